@@ -1,0 +1,1 @@
+"""caredge cloud: API, ingest worker, SQL models, time-series adapters."""

@@ -1,0 +1,1 @@
+"""Gateways, the meters behind them, and which patient a meter belongs to when."""

@@ -1,0 +1,1 @@
+"""The ingest worker: MQTT readings → validation → dedupe → time-series store + SQL ledger."""

@@ -1,0 +1,1 @@
+"""Readings: the delivery ledger (dedupe) and the history API over the time-series store."""

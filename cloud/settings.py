@@ -1,0 +1,91 @@
+"""The one validated configuration of the cloud side, from ``CAREDGE_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import BaseModel, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from protocol.topics import INGEST_SUBSCRIPTION
+
+DEV_SECRET = "dev-only-insecure-secret-change-me"
+DEFAULT_VAR_DIR = Path("var")
+
+
+class MqttEndpoint(BaseModel):
+    """A parsed ``mqtt://user:pass@host:port`` or ``mqtts://`` URL."""
+
+    host: str
+    port: int
+    tls: bool
+    username: str | None = None
+    password: SecretStr | None = None
+
+    @classmethod
+    def parse(cls, url: str) -> MqttEndpoint:
+        """Parse an MQTT URL; raise ValueError with the reason when it is not one."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts"):
+            raise ValueError(f"MQTT URL must start with mqtt:// or mqtts://, got {url!r}")
+        if not parts.hostname:
+            raise ValueError(f"MQTT URL has no host: {url!r}")
+        tls = parts.scheme == "mqtts"
+        return cls(
+            host=parts.hostname,
+            port=parts.port or (8883 if tls else 1883),
+            tls=tls,
+            username=unquote(parts.username) if parts.username else None,
+            password=SecretStr(unquote(parts.password)) if parts.password else None,
+        )
+
+
+class Settings(BaseSettings):
+    """caredge configuration; secrets hide in ``repr`` and are refused at defaults in production."""
+
+    model_config = SettingsConfigDict(env_prefix="CAREDGE_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    var_dir: Path = DEFAULT_VAR_DIR
+    database_url: str = ""
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_ca_file: Path | None = None
+    mqtt_client_id: str = "caredge-ingest-1"
+    mqtt_protocol: Literal["5", "3.1.1"] = "5"
+    ingest_topic: str = INGEST_SUBSCRIPTION
+    tsdb_url: str = "sql"
+    tsdb_bucket: str = "caredge"
+    tsdb_org: str = "caredge"
+    tsdb_token: SecretStr = SecretStr("")
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    access_token_minutes: int = 60
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    ingest_batch_size: int = 500
+    ingest_batch_seconds: float = 0.05
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _defaults_and_secrets(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.var_dir / 'caredge.db'}"
+        MqttEndpoint.parse(self.mqtt_url)
+        if self.env == "production" and self.secret_key.get_secret_value() == DEV_SECRET:
+            raise ValueError("CAREDGE_SECRET_KEY must be set to a real secret in production")
+        if not (self.tsdb_url == "sql" or self.tsdb_url.startswith(("http://", "https://"))):
+            raise ValueError("CAREDGE_TSDB_URL must be 'sql' or an http(s):// URL")
+        return self
+
+    @property
+    def mqtt(self) -> MqttEndpoint:
+        """The broker endpoint parsed from ``mqtt_url``."""
+        return MqttEndpoint.parse(self.mqtt_url)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Settings of this process, read once from the environment."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Time-series store: one interface (``ReadingStore``), two adapters (``sql``, ``influx``)."""

@@ -1,0 +1,83 @@
+"""The time-series store interface and the point type both adapters exchange."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from protocol.envelope import BloodPressureReading, GlucoseReading
+
+#: Numeric fields stored per reading kind, in clinical units.
+FIELDS: dict[str, tuple[str, ...]] = {
+    "blood_pressure": ("systolic_mmhg", "diastolic_mmhg", "map_mmhg", "pulse_bpm"),
+    "glucose": ("glucose_mmol_l",),
+}
+
+
+@dataclass(frozen=True)
+class ReadingPoint:
+    """One stored reading: identity, owner, time and its numeric values."""
+
+    gateway_id: str
+    device_id: str
+    seq: int
+    kind: str
+    measured_at: datetime
+    patient_id: int | None
+    values: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        """The idempotency key (gateway_id, device_id, seq)."""
+        return (self.gateway_id, self.device_id, self.seq)
+
+    @classmethod
+    def from_reading(
+        cls, reading: BloodPressureReading | GlucoseReading, patient_id: int | None
+    ) -> ReadingPoint:
+        """The point to store for a validated reading owned by patient_id (None: unbound)."""
+        values = {
+            name: float(value)
+            for name in FIELDS[reading.kind]
+            if (value := getattr(reading, name)) is not None
+        }
+        return cls(
+            gateway_id=reading.gateway_id,
+            device_id=reading.device_id,
+            seq=reading.seq,
+            kind=reading.kind,
+            measured_at=reading.measured_at,
+            patient_id=patient_id,
+            values=values,
+        )
+
+
+class ReadingStore(ABC):
+    """Where reading values live. ``write`` is durable and idempotent per key on return."""
+
+    @abstractmethod
+    def write(self, points: Sequence[ReadingPoint]) -> None:
+        """Store points durably; rewriting a stored key must not create a second reading.
+
+        Raises ``cloud.errors.StoreUnavailableError`` when the store cannot take them now.
+        """
+
+    @abstractmethod
+    def query(
+        self,
+        *,
+        patient_id: int,
+        since: datetime,
+        until: datetime,
+        kind: str | None = None,
+    ) -> list[ReadingPoint]:
+        """Points of one patient with since <= measured_at < until, oldest first."""
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise StoreUnavailableError if the store cannot be reached."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
+        """Release connections."""

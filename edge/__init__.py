@@ -1,0 +1,1 @@
+"""caredge edge gateway: BLE sessions, GATT parsers, durable outbox, MQTT uplink."""

@@ -1,0 +1,1 @@
+"""Emulated BLE meters and beacons (bumble) and scenario files."""

@@ -1,0 +1,1 @@
+"""caredge self-service kiosk (Kivy)."""

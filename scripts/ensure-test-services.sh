@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install and check what the test suite needs on a Debian machine: the Mosquitto broker and
+# clients, VictoriaMetrics (tests start their own instances on free ports) and a PostgreSQL
+# server on 127.0.0.1:5432 (the machine's own, started here if it is installed but stopped).
+set -euo pipefail
+
+need=()
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
+[ -x /usr/bin/victoria-metrics ] || need+=(victoria-metrics)
+command -v pg_ctlcluster >/dev/null || need+=(postgresql)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${need[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  # policy-rc.d may refuse to start services in containers; the tests start their own.
+  $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  echo "starting PostgreSQL"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+pg_isready -h 127.0.0.1 -p 5432
