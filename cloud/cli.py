@@ -151,3 +151,7 @@ def schema_export(
     target = out / "reading-v1.schema.json"
     target.write_text(json.dumps(reading_json_schema(), indent=2, ensure_ascii=False) + "\n")
     typer.echo(f"wrote {target}")
+
+
+if __name__ == "__main__":
+    app()

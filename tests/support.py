@@ -33,9 +33,7 @@ def seed_home(
             ("glucose", "glu", "AA:BB:CC:00:00:02"),
         ):
             device_id = f"{prefix}-{gateway_id}"
-            session.add(
-                Device(id=device_id, gateway_id=gateway_id, kind=kind, ble_address=address)
-            )
+            session.add(Device(id=device_id, gateway_id=gateway_id, kind=kind, ble_address=address))
             session.flush()
             session.add(
                 DeviceBinding(

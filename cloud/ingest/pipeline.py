@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 
+from cloud.devices.bindings import Binding, owner_at
 from protocol.envelope import BloodPressureReading, GlucoseReading, PayloadError, decode_reading
 from protocol.topics import GatewayTopic, TopicError
 
@@ -27,16 +27,6 @@ class Inbound:
     mid: int = 0
     qos: int = 1
     generation: int = 0
-
-
-@dataclass(frozen=True)
-class Binding:
-    """Device ``device_id`` belongs to ``patient_id`` on [valid_from, valid_until)."""
-
-    device_id: str
-    patient_id: int
-    valid_from: datetime
-    valid_until: datetime | None
 
 
 @dataclass(frozen=True)
@@ -98,14 +88,6 @@ def decode_batch(messages: Iterable[Inbound]) -> Decoded:
             continue
         decoded.readings.append((message, reading))
     return decoded
-
-
-def owner_at(bindings: Iterable[Binding], at: datetime) -> int | None:
-    """The patient a device belonged to at instant ``at`` (None when unbound)."""
-    for binding in bindings:
-        if binding.valid_from <= at and (binding.valid_until is None or at < binding.valid_until):
-            return binding.patient_id
-    return None
 
 
 def triage(

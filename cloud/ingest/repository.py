@@ -3,32 +3,19 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from cloud.db import dialect_insert
-from cloud.deadletters.models import DeadLetter
-from cloud.devices.models import Device, DeviceBinding, Gateway
-from cloud.ingest.pipeline import AnyReading, Binding, Key, Rejected
+from cloud.deadletters.service import add_dead_letter
+from cloud.devices.service import touch_last_seen
+from cloud.ingest.pipeline import AnyReading, Key, Rejected
 from cloud.readings.models import ReadingKey
 
 _KEY_CHUNK = 400  # bound the size of one "IN (...)" list
-
-
-def load_devices(session: Session, gateway_ids: Iterable[str]) -> dict[str, set[str]]:
-    """Registered device ids per gateway."""
-    ids = list(gateway_ids)
-    found: dict[str, set[str]] = {gateway_id: set() for gateway_id in ids}
-    if ids:
-        rows = session.execute(
-            select(Device.gateway_id, Device.id).where(Device.gateway_id.in_(ids))
-        )
-        for gateway_id, device_id in rows:
-            found[gateway_id].add(device_id)
-    return found
 
 
 def stored_keys(session: Session, keys: Sequence[Key]) -> set[Key]:
@@ -44,19 +31,6 @@ def stored_keys(session: Session, keys: Sequence[Key]) -> set[Key]:
         )
         found.update((g, d, s) for g, d, s in rows)
     return found
-
-
-def load_bindings(session: Session, device_ids: Iterable[str]) -> dict[str, list[Binding]]:
-    """Every binding of the given devices."""
-    ids = list(set(device_ids))
-    bindings: dict[str, list[Binding]] = defaultdict(list)
-    if ids:
-        rows = session.scalars(select(DeviceBinding).where(DeviceBinding.device_id.in_(ids)))
-        for row in rows:
-            bindings[row.device_id].append(
-                Binding(row.device_id, row.patient_id, row.valid_from, row.valid_until)
-            )
-    return bindings
 
 
 def record_batch(
@@ -84,25 +58,17 @@ def record_batch(
                 for reading, patient_id in accepted
             ],
         )
-    session.add_all(
-        DeadLetter(
-            topic=item.message.topic[:255],
-            gateway_id=item.gateway_id,
+    for item in rejected:
+        add_dead_letter(
+            session,
+            topic=item.message.topic,
             payload=item.message.payload,
             reason=item.reason,
+            gateway_id=item.gateway_id,
             received_at=received_at,
         )
-        for item in rejected
-    )
-    _touch_last_seen(session, accepted, received_at)
-
-
-def _touch_last_seen(
-    session: Session, accepted: Sequence[tuple[AnyReading, int | None]], at: datetime
-) -> None:
-    gateways = {reading.gateway_id for reading, _ in accepted}
-    devices = {reading.device_id for reading, _ in accepted}
-    if gateways:
-        session.execute(update(Gateway).where(Gateway.id.in_(gateways)).values(last_seen_at=at))
-    if devices:
-        session.execute(update(Device).where(Device.id.in_(devices)).values(last_seen_at=at))
+    seen: dict[str, dict[str, datetime]] = defaultdict(dict)
+    for reading, _ in accepted:
+        seen[reading.gateway_id][reading.device_id] = received_at
+    for gateway_id, devices in seen.items():
+        touch_last_seen(session, gateway_id=gateway_id, device_seen=devices)

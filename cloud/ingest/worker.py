@@ -9,7 +9,6 @@ a dropped connection is never acknowledged on the next one: packet ids are per c
 
 from __future__ import annotations
 
-import itertools
 import logging
 import queue
 import threading
@@ -21,10 +20,11 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.db import transaction, utcnow
+from cloud.devices import service as devices_service
 from cloud.errors import StoreUnavailableError
 from cloud.ingest import repository
 from cloud.ingest.mqtt_client import make_client, persistent_session_properties
-from cloud.ingest.pipeline import Decoded, Inbound, Triage, decode_batch, triage
+from cloud.ingest.pipeline import Decoded, Inbound, Rejected, Triage, decode_batch, triage
 from cloud.ingest.stats import IngestStats
 from cloud.settings import Settings
 from cloud.tsdb.base import ReadingPoint, ReadingStore
@@ -165,21 +165,24 @@ class IngestWorker:
 
     def _process(self, batch: list[Inbound]) -> None:
         self.stats.add(received=len(batch))
-        decoded = decode_batch(batch)
-        for attempt in itertools.count():
-            try:
-                result = self._store_batch(decoded)
-                break
-            except (StoreUnavailableError, OperationalError) as exc:
-                if self._stopping.is_set():
-                    log.warning("stopping with %d unstored; broker redelivers", len(batch))
-                    return
-                delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
-                self.stats.add(store_retries=1)
-                log.warning("batch of %d not stored (%s); retry in %.1fs", len(batch), exc, delay)
-                self._stopping.wait(delay)
-        for item in result.rejected:
-            log.warning("dead letter from %s: %s", item.message.topic, item.reason)
+        self._handle(batch)
+
+    def _handle(self, batch: list[Inbound]) -> None:
+        """Store a batch and acknowledge it; isolate a message that fails for good."""
+        try:
+            result = self._store_with_retry(decode_batch(batch))
+        except Exception as exc:  # a non-transient failure must not stop the stream
+            if len(batch) > 1:
+                log.exception("batch of %d failed; storing message by message", len(batch))
+                for message in batch:
+                    self._handle([message])
+                return
+            log.exception("message on %s cannot be stored; dead-lettered", batch[0].topic)
+            result = self._store_with_retry(
+                Decoded(rejected=[Rejected(batch[0], f"could not be stored: {exc!r}", None)])
+            )
+        if result is None:
+            return
         self.stats.add(
             stored=len(result.accepted),
             duplicates=result.duplicates,
@@ -188,13 +191,29 @@ class IngestWorker:
         )
         self._acknowledge(batch)
 
+    def _store_with_retry(self, decoded: Decoded) -> Triage | None:
+        """Store, retrying while a store is unavailable; None when stopping first."""
+        attempt = 0
+        while True:
+            try:
+                return self._store_batch(decoded)
+            except (StoreUnavailableError, OperationalError) as exc:
+                if self._stopping.is_set():
+                    log.warning("stopping with a batch unstored; the broker redelivers it")
+                    return None
+                delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
+                self.stats.add(store_retries=1)
+                log.warning("batch not stored (%s); retry in %.1fs", exc, delay)
+                self._stopping.wait(delay)
+                attempt += 1
+
     def _store_batch(self, decoded: Decoded) -> Triage:
         with transaction(self._sessions) as session:
             devices = self._registered_devices(session, decoded)
             keys = list({reading.key for _, reading in decoded.readings})
             stored = repository.stored_keys(session, keys)
-            bindings = repository.load_bindings(
-                session, (reading.device_id for _, reading in decoded.readings)
+            bindings = devices_service.bindings_of(
+                session, device_ids=(reading.device_id for _, reading in decoded.readings)
             )
         result = triage(decoded, devices_by_gateway=devices, stored_keys=stored, bindings=bindings)
         points = [ReadingPoint.from_reading(reading, owner) for reading, owner in result.accepted]
@@ -213,7 +232,7 @@ class IngestWorker:
             if reading.device_id not in self._devices.get(reading.gateway_id, set())
         }
         if stale:
-            self._devices.update(repository.load_devices(session, stale))
+            self._devices.update(devices_service.devices_by_gateway(session, gateway_ids=stale))
         return self._devices
 
     def _acknowledge(self, batch: list[Inbound]) -> None:

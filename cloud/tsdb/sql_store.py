@@ -1,4 +1,4 @@
-"""The embedded ``sql`` time-series adapter: readings in a SQLAlchemy table (SQLite or PostgreSQL)."""
+"""The embedded ``sql`` time-series adapter: readings in a SQL table (SQLite or PostgreSQL)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -66,10 +66,12 @@ def test_readings_stored_once_with_identical_values(database_url: str, mosquitto
         wait_until(lambda: worker.stats.snapshot()["received"] >= len(stream))
         wait_until(lambda: worker.stats.snapshot()["batches"] > 0)
         wait_until(
-            lambda: worker.stats.snapshot()["stored"]
-            + worker.stats.snapshot()["duplicates"]
-            + worker.stats.snapshot()["dead_letters"]
-            == len(stream)
+            lambda: (
+                worker.stats.snapshot()["stored"]
+                + worker.stats.snapshot()["duplicates"]
+                + worker.stats.snapshot()["dead_letters"]
+                == len(stream)
+            )
         )
     finally:
         worker.stop()
@@ -79,9 +81,7 @@ def test_readings_stored_once_with_identical_values(database_url: str, mosquitto
     assert stats["dead_letters"] == 3
 
     store = SqlReadingStore(engine)
-    stored = store.query(
-        patient_id=patient_id, since=T0, until=T0 + timedelta(days=1)
-    )
+    stored = store.query(patient_id=patient_id, since=T0, until=T0 + timedelta(days=1))
     expected = [ReadingPoint.from_reading(r, patient_id) for r in sent]
     assert sorted(stored, key=lambda p: p.key) == sorted(expected, key=lambda p: p.key)
     with factory() as session:
@@ -113,3 +113,36 @@ def test_queued_readings_survive_worker_downtime(tmp_path: Path, mosquitto: Brok
         worker.stop()
     with factory() as session:
         assert session.scalar(select(func.count()).select_from(ReadingKey)) == 2000
+
+
+class _PoisonStore(SqlReadingStore):
+    """A real store that fails for good on one reading, as a corrupt row or a bug would."""
+
+    def write(self, points: Sequence[ReadingPoint]) -> None:
+        if any(point.seq == 13 for point in points):
+            raise ValueError("cannot store seq 13")
+        super().write(points)
+
+
+def test_a_message_that_fails_for_good_is_isolated(tmp_path: Path, mosquitto: Broker) -> None:
+    database_url = f"sqlite:///{tmp_path / 'caredge.db'}"
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    factory = make_sessionmaker(engine)
+    seed_home(factory)
+    settings = Settings(
+        database_url=database_url, mqtt_url=mosquitto.url, ingest_batch_seconds=0.05
+    )
+    worker = IngestWorker(settings, session_factory=factory, store=_PoisonStore(engine))
+    worker.start()
+    try:
+        assert worker.wait_connected()
+        assert publish(mosquitto.port, reading_messages(readings("gw1", 40))) == 40
+        wait_until(lambda: worker.stats.snapshot()["stored"] == 39)
+        wait_until(lambda: worker.stats.snapshot()["dead_letters"] == 1)
+    finally:
+        worker.stop()
+    with factory() as session:
+        letter = session.scalars(select(DeadLetter)).one()
+    assert "cannot store seq 13" in letter.reason
+    assert b'"seq":13' in letter.payload

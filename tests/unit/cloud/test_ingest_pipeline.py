@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from cloud.ingest.pipeline import Binding, Inbound, decode_batch, owner_at, triage
+from cloud.devices.bindings import Binding, owner_at
+from cloud.ingest.pipeline import Inbound, decode_batch, triage
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 

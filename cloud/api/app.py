@@ -1,0 +1,83 @@
+"""The FastAPI application factory and the server entry point."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from cloud.api import health
+from cloud.api.errors import install_error_handlers
+from cloud.auth.router import router as auth_router
+from cloud.db import make_engine, make_sessionmaker
+from cloud.deadletters.router import router as deadletters_router
+from cloud.devices.router import router as devices_router
+from cloud.patients.router import router as patients_router
+from cloud.readings.router import router as readings_router
+from cloud.settings import Settings
+from cloud.tsdb.base import ReadingStore
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings, *, engine: Engine | None = None, store: ReadingStore | None = None
+) -> FastAPI:
+    """Build the API; engine and store are made from settings unless given (and then owned)."""
+    owns_engine = engine is None
+    if engine is None:
+        engine = make_engine(settings.database_url)
+    owns_store = store is None
+    if store is None:
+        from cloud.tsdb.factory import make_store
+
+        store = make_store(settings, engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_store:
+            app.state.store.close()
+        if owns_engine:
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="caredge API",
+        version="1",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.store = store
+    install_error_handlers(app)
+    for router in (
+        health.router,
+        auth_router,
+        patients_router,
+        readings_router,
+        devices_router,
+        deadletters_router,
+    ):
+        app.include_router(router)
+    return app
+
+
+def serve(settings: Settings) -> None:
+    """Run the API under uvicorn on settings.api_host:api_port until interrupted."""
+    import uvicorn
+
+    app = create_app(settings)
+    log.info("caredge API on http://%s:%s", settings.api_host, settings.api_port)
+    uvicorn.run(
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+    )
