@@ -60,11 +60,12 @@ class Settings(BaseSettings):
     tsdb_bucket: str = "caredge"
     tsdb_org: str = "caredge"
     tsdb_token: SecretStr = SecretStr("")
+    tsdb_durable_writes: bool = True
     secret_key: SecretStr = SecretStr(DEV_SECRET)
     access_token_minutes: int = 60
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    ingest_batch_size: int = 500
+    ingest_batch_size: int = 1000
     ingest_batch_seconds: float = 0.05
     log_level: str = "INFO"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 PREFIX = "caredge/v1"
@@ -51,10 +52,16 @@ class GatewayTopic:
     @classmethod
     def parse(cls, topic: str) -> GatewayTopic:
         """Parse a concrete gateway topic; raise TopicError if it is not one."""
-        match = _GATEWAY_TOPIC_RE.match(topic)
-        if not match:
-            raise TopicError(f"not a caredge gateway topic: {topic!r}")
-        return cls(match.group(1), match.group(2))  # type: ignore[arg-type]
+        return _parse_gateway_topic(topic)
+
+
+@lru_cache(maxsize=65536)
+def _parse_gateway_topic(topic: str) -> GatewayTopic:
+    # Cached: a fleet has few distinct topics and the ingest worker parses one per reading.
+    match = _GATEWAY_TOPIC_RE.match(topic)
+    if not match:
+        raise TopicError(f"not a caredge gateway topic: {topic!r}")
+    return GatewayTopic(match.group(1), match.group(2))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

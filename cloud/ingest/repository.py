@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -12,6 +11,7 @@ from sqlalchemy.orm import Session
 from cloud.db import dialect_insert
 from cloud.deadletters.service import add_dead_letter
 from cloud.devices.service import touch_last_seen
+from cloud.ingest.last_seen import LastSeen
 from cloud.ingest.pipeline import AnyReading, Key, Rejected
 from cloud.readings.models import ReadingKey
 
@@ -39,12 +39,13 @@ def record_batch(
     accepted: Sequence[tuple[AnyReading, int | None]],
     rejected: Sequence[Rejected],
     received_at: datetime,
+    last_seen: LastSeen,
 ) -> None:
     """Add the ledger rows, dead letters and last-seen times of one batch to session."""
     if accepted:
         insert = dialect_insert(session.get_bind().dialect.name)
         session.execute(
-            insert(ReadingKey).on_conflict_do_nothing(),
+            insert(ReadingKey.__table__).on_conflict_do_nothing(),
             [
                 {
                     "gateway_id": reading.gateway_id,
@@ -67,8 +68,5 @@ def record_batch(
             gateway_id=item.gateway_id,
             received_at=received_at,
         )
-    seen: dict[str, dict[str, datetime]] = defaultdict(dict)
-    for reading, _ in accepted:
-        seen[reading.gateway_id][reading.device_id] = received_at
-    for gateway_id, devices in seen.items():
+    for gateway_id, devices in last_seen.items():
         touch_last_seen(session, gateway_id=gateway_id, device_seen=devices)

@@ -23,6 +23,7 @@ from cloud.db import transaction, utcnow
 from cloud.devices import service as devices_service
 from cloud.errors import StoreUnavailableError
 from cloud.ingest import repository
+from cloud.ingest.last_seen import LastSeenThrottle
 from cloud.ingest.mqtt_client import make_client, persistent_session_properties
 from cloud.ingest.pipeline import Decoded, Inbound, Rejected, Triage, decode_batch, triage
 from cloud.ingest.stats import IngestStats
@@ -55,6 +56,7 @@ class IngestWorker:
         self._ack_lock = threading.Lock()
         self._generation = 0
         self._devices: dict[str, set[str]] = {}
+        self._last_seen = LastSeenThrottle()
         self._thread: threading.Thread | None = None
         self._client = make_client(
             settings.mqtt,
@@ -66,6 +68,7 @@ class IngestWorker:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -95,7 +98,7 @@ class IngestWorker:
         )
 
     def wait_connected(self, timeout: float = 10.0) -> bool:
-        """Block until subscribed to the broker (for tests and start-up checks)."""
+        """Block until the broker confirmed the subscription (for tests and start-up checks)."""
         return self._connected.wait(timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -123,8 +126,16 @@ class IngestWorker:
             log.error("broker refused the connection: %s", reason_code)
             return
         client.subscribe(self._settings.ingest_topic, qos=1)
-        self._connected.set()
         log.info("connected to broker (session present: %s)", flags.session_present)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:  # type: ignore[no-untyped-def]
+        if any(code.is_failure for code in reason_codes):
+            log.error(
+                "broker refused the subscription %s: %s", self._settings.ingest_topic, reason_codes
+            )
+            return
+        self._connected.set()
+        log.info("subscribed to %s", self._settings.ingest_topic)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
         with self._ack_lock:
@@ -218,10 +229,17 @@ class IngestWorker:
         result = triage(decoded, devices_by_gateway=devices, stored_keys=stored, bindings=bindings)
         points = [ReadingPoint.from_reading(reading, owner) for reading, owner in result.accepted]
         self._store.write(points)
+        now = utcnow()
+        last_seen = self._last_seen.due((reading for reading, _ in result.accepted), now)
         with transaction(self._sessions) as session:
             repository.record_batch(
-                session, accepted=result.accepted, rejected=result.rejected, received_at=utcnow()
+                session,
+                accepted=result.accepted,
+                rejected=result.rejected,
+                received_at=now,
+                last_seen=last_seen,
             )
+        self._last_seen.written(last_seen)
         return result
 
     def _registered_devices(self, session: Session, decoded: Decoded) -> dict[str, set[str]]:

@@ -1,0 +1,1 @@
+"""Benchmarks that print ratios against the limit measured in the same run."""

@@ -1,0 +1,240 @@
+"""Ingest throughput against the broker's own limit, measured in the same run.
+
+(a) limit: a bare paho subscriber that only counts messages;
+(b) caredge: the ingest worker validating, deduplicating against the SQL ledger and writing
+    to VictoriaMetrics through influxdb-client, acknowledging after each durable batch.
+
+Both consume the same payloads, at QoS 1, from the same Mosquitto (caredge's configuration),
+preloaded into a persistent session by mosquitto_pub (a C client, so the publisher is not what
+is measured), then drained as fast as the consumer can. Run: ``make bench`` or
+``.venv/bin/python bench/ingest.py --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cloud.db import make_engine, make_sessionmaker  # noqa: E402
+from cloud.ingest.mqtt_client import persistent_session_properties  # noqa: E402
+from cloud.ingest.worker import IngestWorker  # noqa: E402
+from cloud.migrate import upgrade  # noqa: E402
+from cloud.settings import Settings  # noqa: E402
+from cloud.tsdb.factory import make_store  # noqa: E402
+from protocol.topics import INGEST_SUBSCRIPTION  # noqa: E402
+from tests.fixtures.mosquitto import Broker  # noqa: E402
+from tests.fixtures.ports import free_port  # noqa: E402
+from tests.fixtures.victoria import Victoria  # noqa: E402
+from tests.support import reading_messages, readings, seed_home  # noqa: E402
+
+log = logging.getLogger("bench.ingest")
+LINES_PER_FILE = 2000  # mosquitto_pub -l at QoS 1 stalls on long files (shared/MEASURED.md)
+
+
+def write_payload_files(workdir: Path, gateways: int, per_gateway: int) -> list[tuple[str, Path]]:
+    """One file of payload lines per gateway topic and chunk."""
+    files: list[tuple[str, Path]] = []
+    for index in range(gateways):
+        gateway = f"gw-{index:04d}"
+        messages = reading_messages(readings(gateway, per_gateway))
+        topic = messages[0][0]
+        for chunk, start in enumerate(range(0, len(messages), LINES_PER_FILE)):
+            path = workdir / f"{gateway}-{chunk}.jsonl"
+            path.write_bytes(b"\n".join(p for _, p in messages[start : start + LINES_PER_FILE]))
+            files.append((topic, path))
+    return files
+
+
+def preload(port: int, files: list[tuple[str, Path]], parallel: int = 4) -> float:
+    """Publish every file with mosquitto_pub at QoS 1; return messages/s of the preload."""
+    pub = shutil.which("mosquitto_pub")
+    if pub is None:
+        raise SystemExit("mosquitto_pub not found: apt-get install mosquitto-clients")
+
+    def one(item: tuple[int, tuple[str, Path]]) -> None:
+        number, (topic, path) = item
+        with path.open("rb") as stdin:
+            subprocess.run(
+                [
+                    pub,
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "-q",
+                    "1",
+                    "-t",
+                    topic,
+                    "-l",
+                    "-i",
+                    f"bench-pub-{number}",
+                ],
+                stdin=stdin,
+                check=True,
+                timeout=600,
+            )
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(parallel) as pool:
+        list(pool.map(one, enumerate(files)))
+    lines = sum(path.read_bytes().count(b"\n") + 1 for _, path in files)
+    return lines / (time.perf_counter() - started)
+
+
+def bare_subscriber(port: int, total: int, preload_files: list[tuple[str, Path]]) -> float:
+    """Messages/s of a paho subscriber that only counts (the limit)."""
+    received = 0
+    done = threading.Event()
+    connected = threading.Event()
+
+    def on_message(client, userdata, message) -> None:  # type: ignore[no-untyped-def]
+        nonlocal received
+        received += 1
+        if received >= total:
+            done.set()
+
+    def on_connect(client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
+        client.subscribe(INGEST_SUBSCRIPTION, qos=1)
+        connected.set()
+
+    def client() -> mqtt.Client:
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-bare", protocol=mqtt.MQTTv5)
+        c.on_message = on_message
+        c.on_connect = on_connect
+        c.connect(
+            "127.0.0.1", port, clean_start=False, properties=persistent_session_properties(1000)
+        )
+        return c
+
+    first = client()  # create the persistent session and its subscription
+    first.loop_start()
+    connected.wait(10)
+    first.disconnect()
+    first.loop_stop()
+    log.info("preloading %d messages for the bare subscriber", total)
+    rate = preload(port, preload_files)
+    log.info("preload at %.0f msg/s", rate)
+    connected.clear()
+    second = client()
+    started = time.perf_counter()
+    second.loop_start()
+    if not done.wait(600):
+        raise SystemExit(f"bare subscriber got {received} of {total}")
+    elapsed = time.perf_counter() - started
+    # Leave the share group and end the session: an offline member of a shared subscription
+    # keeps receiving its share of messages in its queue, which would starve phase (b).
+    ending = Properties(PacketTypes.DISCONNECT)
+    ending.SessionExpiryInterval = 0
+    second.disconnect(properties=ending)
+    second.loop_stop()
+    return total / elapsed
+
+
+def ingest_worker(
+    settings: Settings, total: int, preload_files: list[tuple[str, Path]], port: int
+) -> tuple[float, dict[str, int]]:
+    """Readings/s stored by caredge's ingest worker, and its counters."""
+    engine = make_engine(settings.database_url)
+    factory = make_sessionmaker(engine)
+    store = make_store(settings, engine)
+    worker = IngestWorker(settings, session_factory=factory, store=store)
+    worker.start()  # create the persistent session and its subscription
+    worker.wait_connected()
+    worker.stop()
+    log.info("preloading %d messages for the ingest worker", total)
+    preload(port, preload_files)
+    worker = IngestWorker(settings, session_factory=factory, store=store)
+    started = time.perf_counter()
+    worker.start()
+    last = -1
+    while (stored := worker.stats.snapshot()["stored"]) < total:
+        if time.perf_counter() - started > 900:
+            raise SystemExit(f"ingest stored {stored} of {total} in 900 s")
+        if stored // 20000 != last // 20000:
+            log.info("ingest: %d of %d stored", stored, total)
+        last = stored
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - started
+    worker.stop()
+    store.close()
+    engine.dispose()
+    return total / elapsed, worker.stats.snapshot()
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Run both phases and print rates and their ratio."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--readings", type=int, default=100_000, help="messages per phase")
+    parser.add_argument("--gateways", type=int, default=20, help="gateway topics to spread over")
+    parser.add_argument("--database-url", default="", help="SQL ledger (default: SQLite in tmp)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("cloud.ingest.worker").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    per_gateway = max(1, args.readings // args.gateways)
+    total = per_gateway * args.gateways
+
+    with tempfile.TemporaryDirectory(prefix="caredge-bench-") as tmp:
+        workdir = Path(tmp)
+        files = write_payload_files(workdir, args.gateways, per_gateway)
+        broker = Broker(port=free_port(), workdir=workdir)
+        (workdir / "vm").mkdir()
+        victoria = Victoria(port=free_port(), data_dir=workdir / "vm")
+        broker.start()
+        victoria.start()
+        try:
+            limit = bare_subscriber(broker.port, total, files)
+            log.info("limit: bare paho subscriber %.0f msg/s", limit)
+            database_url = args.database_url or f"sqlite:///{workdir / 'ledger.db'}"
+            upgrade(database_url)
+            factory = make_sessionmaker(make_engine(database_url))
+            for index in range(args.gateways):
+                seed_home(factory, f"gw-{index:04d}", f"P{index:05d}")
+            settings = Settings(
+                database_url=database_url,
+                mqtt_url=broker.url,
+                mqtt_client_id="bench-ingest",
+                tsdb_url=victoria.url,
+            )
+            rate, stats = ingest_worker(settings, total, files, broker.port)
+        finally:
+            victoria.stop()
+            broker.stop()
+
+    figures = {
+        "readings": total,
+        "limit_bare_subscriber_msg_s": round(limit),
+        "ingest_readings_s": round(rate),
+        "ratio": round(rate / limit, 3),
+        "duplicates": stats["duplicates"],
+        "dead_letters": stats["dead_letters"],
+    }
+    print(f"readings per phase           {total}")
+    print(f"(a) limit, bare subscriber   {limit:10.0f} msg/s")
+    print(f"(b) caredge ingest → VM+SQL  {rate:10.0f} readings/s")
+    print(f"ratio (b)/(a)                {rate / limit:10.2f}   target ≥ 0.50")
+    print(f"absolute target ≥ 5,000/s    {'met' if rate >= 5000 else 'NOT met'}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return figures
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The demo: embedded broker, simulated patients and a publisher playing their readings."""

@@ -1,0 +1,1 @@
+"""BLE adapters of the gateway: backend selection for bleak (BlueZ or the bumble backend)."""

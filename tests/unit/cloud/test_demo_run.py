@@ -1,0 +1,126 @@
+"""The demo's seeding, banner and small helpers, on a throwaway SQLite database."""
+
+from __future__ import annotations
+
+import socket
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from cloud.auth.service import authenticate
+from cloud.db import make_engine, make_sessionmaker
+from cloud.demo.broker import _is_loopback, broker_config
+from cloud.demo.run import (
+    ADMIN_USERNAME,
+    NURSE_USERNAME,
+    DemoAccess,
+    DemoSummary,
+    _free_or_other_port,
+    _fresh_sqlite,
+    banner,
+    seed,
+    summary_text,
+)
+from cloud.demo.scenario import PATIENTS
+from cloud.devices.models import Device, DeviceBinding, Gateway
+from cloud.devices.service import patient_at
+from cloud.migrate import upgrade
+from cloud.patients.models import Patient
+
+BOUND_FROM = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def test_seed_registers_accounts_patients_meters_and_bindings(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'seed.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    try:
+        ids = seed(
+            factory, admin_password="a-secret", nurse_password="n-secret", bound_from=BOUND_FROM
+        )
+        with factory() as session:
+            assert set(ids) == {p.mrn for p in PATIENTS}
+            assert authenticate(session, username=ADMIN_USERNAME, password="a-secret") is not None
+            assert authenticate(session, username=NURSE_USERNAME, password="n-secret") is not None
+            assert session.scalar(select(func.count()).select_from(Patient)) == len(PATIENTS)
+            assert session.scalar(select(func.count()).select_from(Gateway)) == len(PATIENTS)
+            meters = sum(len(p.meters) for p in PATIENTS)
+            assert session.scalar(select(func.count()).select_from(Device)) == meters
+            assert session.scalar(select(func.count()).select_from(DeviceBinding)) == meters
+            for demo_patient in PATIENTS:
+                assert session.get(Patient, ids[demo_patient.mrn]).name == demo_patient.name  # type: ignore[union-attr]
+                for meter in demo_patient.meters:
+                    owner = patient_at(
+                        session, device_id=meter.device_id, at=BOUND_FROM + timedelta(days=3)
+                    )
+                    assert owner == ids[demo_patient.mrn]
+                    assert (
+                        patient_at(
+                            session, device_id=meter.device_id, at=BOUND_FROM - timedelta(seconds=1)
+                        )
+                        is None
+                    )
+    finally:
+        engine.dispose()
+
+
+def test_banner_says_where_to_look() -> None:
+    access = DemoAccess(
+        api_url="http://127.0.0.1:8000",
+        mqtt_url="mqtt://127.0.0.1:1883",
+        embedded_broker=True,
+        database_url="sqlite:///var/demo/caredge-demo.db",
+        admin_password="adm-pw",
+        nurse_password="nurse-pw",
+        patient_ids={p.mrn: i + 1 for i, p in enumerate(PATIENTS)},
+    )
+    text = banner(access)
+    assert "http://127.0.0.1:8000/docs" in text
+    assert (
+        "http://127.0.0.1:8000/api/v1/auth/token" in text
+        and "nurse-pw" in text
+        and "adm-pw" in text
+    )
+    assert "http://127.0.0.1:8000/api/v1/patients/1/readings" in text
+    assert all(p.name in text for p in PATIENTS)
+
+
+def test_summary_text() -> None:
+    text = summary_text(
+        DemoSummary(published=10, acknowledged=10, malformed_published=1, stored=9, dead_lettered=1)
+    )
+    assert text == (
+        "caredge demo: 10 messages published (1 malformed on purpose), 10 acknowledged by the "
+        "broker, 9 readings stored, 1 dead letters."
+    )
+
+
+def test_fresh_sqlite_removes_the_previous_run(tmp_path: Path) -> None:
+    path = tmp_path / "demo" / "x.db"
+    path.parent.mkdir()
+    for leftover in (path, tmp_path / "demo" / "x.db-wal", tmp_path / "demo" / "x.db-shm"):
+        leftover.write_text("old")
+    assert _fresh_sqlite(path) == path
+    assert list(path.parent.iterdir()) == []
+
+
+def test_api_port_falls_back_to_a_free_one_when_taken() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        other = _free_or_other_port("127.0.0.1", port)
+        assert other != port
+    assert _free_or_other_port("127.0.0.1", other) == other
+
+
+def test_embedded_broker_is_loopback_only() -> None:
+    assert _is_loopback("127.0.0.1") and _is_loopback("::1") and _is_loopback("localhost")
+    assert (
+        not _is_loopback("0.0.0.0") and not _is_loopback("192.168.1.4") and not _is_loopback(None)
+    )
+    config = broker_config("127.0.0.1", 0)
+    assert config["listeners"]["default"]["bind"] == "127.0.0.1:0"
+    assert list(config["plugins"]) == ["cloud.demo.broker.LoopbackAuthPlugin"]
