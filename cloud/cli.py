@@ -20,9 +20,13 @@ app = typer.Typer(
 db_app = typer.Typer(help="Relational database schema (Alembic migrations).", no_args_is_help=True)
 users_app = typer.Typer(help="API accounts (admin, nurse, kiosk, gateway).", no_args_is_help=True)
 schema_app = typer.Typer(help="The wire contract's JSON Schema.", no_args_is_help=True)
+gateway_app = typer.Typer(
+    help="Home gateway: read BLE meters, publish readings (CAREDGE_GATEWAY_ID, CAREDGE_BLE …)."
+)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(schema_app, name="schema")
+app.add_typer(gateway_app, name="gateway")
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "protocol" / "schema"
 
@@ -91,6 +95,83 @@ def demo(
     from cloud.demo.run import run_demo
 
     run_demo(get_settings(), duration=duration, backfill_days=backfill_days)
+
+
+@app.command()
+def sim(
+    scenario: Annotated[
+        Path | None, typer.Option(help="YAML scenario file (default: the built-in demo home).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="TCP port of the first gateway's HCI controller.")
+    ] = None,
+) -> None:
+    """Run the simulated home (BLE meters and beacons); prints READY <name> <CAREDGE_BLE value>."""
+    from firmware_sim.cli import run_sim
+
+    run_sim(scenario, port=port)
+
+
+@gateway_app.callback(invoke_without_command=True)
+def gateway(ctx: typer.Context) -> None:
+    """Run the gateway daemon until Ctrl-C / SIGTERM (subcommand ``pair`` bonds a meter)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from edge.gateway.daemon import main as run_gateway
+
+    run_gateway()
+
+
+@gateway_app.command("pair")
+def gateway_pair(
+    seconds: Annotated[float, typer.Option(help="How long to scan for meters.")] = 5.0,
+    address: Annotated[
+        str | None, typer.Option(help="Bond this meter without asking (BLE address).")
+    ] = None,
+    passkey: Annotated[
+        int | None,
+        typer.Option(help="The passkey the meter displays (default CAREDGE_BLE_PASSKEY)."),
+    ] = None,
+) -> None:
+    """List meters in range, bond the chosen one with its passkey, print its device id."""
+    import asyncio
+
+    from edge.gateway.daemon import GatewayDaemonSettings
+    from edge.gateway.pairing import pair_meter, scan_meters
+
+    settings = GatewayDaemonSettings()  # type: ignore[call-arg]  # from CAREDGE_*
+
+    async def body() -> None:
+        typer.echo(f"scanning {seconds:g} s on {settings.ble} …")
+        meters = await scan_meters(settings, seconds)
+        if not meters:
+            typer.echo("no meter advertises: wake it (take a measurement) and retry", err=True)
+            raise typer.Exit(code=1)
+        for index, meter in enumerate(meters, 1):
+            typer.echo(
+                f"{index:2}. {meter.address}  {meter.kind.value:14}  "
+                f"{meter.name or '?':20}  RSSI {meter.rssi}"
+            )
+        if address is not None:
+            chosen = [m for m in meters if m.address.upper() == address.upper()]
+            if not chosen:
+                typer.echo(f"{address} is not advertising", err=True)
+                raise typer.Exit(code=1)
+            meter = chosen[0]
+        else:
+            number = typer.prompt("bond which meter", type=int, default=1)
+            meter = meters[max(1, min(number, len(meters))) - 1]
+        key = passkey if passkey is not None else settings.ble_passkey
+        if key is None:
+            key = typer.prompt("passkey shown on the meter", type=int)
+        paired = await pair_meter(settings, meter, key)
+        typer.echo(
+            f"bonded {paired.address}. Register it in the cloud as device id "
+            f"{paired.device_id!r} (kind {paired.kind.value}, ble_address {paired.address}, "
+            f"model {paired.model!r}, serial {paired.serial!r}) on gateway {settings.gateway_id}."
+        )
+
+    asyncio.run(body())
 
 
 @db_app.command("upgrade")

@@ -12,7 +12,8 @@ Scenario format (every key optional)::
       - {name: CE-BP-1, address: "C0:CA:ED:00:01:01", passkey: 123456,
          readings: [{systolic: 120, diastolic: 80, mean_arterial: 93, pulse: 70}]}
     glucose:
-      - {name: CE-GLU-1, passkey: 123456, records: [{mg_dl: 95}, {mmol_l: 5.4}]}
+      - {name: CE-GLU-1, passkey: 123456, records: [{mg_dl: 95}, {mmol_l: 5.4}],
+         record_interval_s: 0.0}   # pause between streamed records (slow meters)
     ibeacons:
       - {uuid: "e2c56db5-dffb-48d2-b060-d0f5a71096e0", major: 1, minor: 7, measured_power: -59}
     new_reading_every_s: 30   # a fresh BP reading and glucose record on that period
@@ -152,7 +153,9 @@ async def build_radio(
         bp_meters.append(bp)
     glucose_meters: list[GlucoseMeter] = []
     for spec in scenario.get("glucose", []):
-        meter = GlucoseMeter(**_meter_kwargs(spec))
+        meter = GlucoseMeter(
+            record_interval_s=float(spec.get("record_interval_s", 0.0)), **_meter_kwargs(spec)
+        )
         await radio.add(meter)
         for record in spec.get("records", []):
             add_glucose_record(meter, record)
