@@ -9,12 +9,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from cloud.alerts.router import router as alerts_router
 from cloud.api import health
 from cloud.api.errors import install_error_handlers
 from cloud.auth.router import router as auth_router
 from cloud.db import make_engine, make_sessionmaker
 from cloud.deadletters.router import router as deadletters_router
 from cloud.devices.router import router as devices_router
+from cloud.oncall.router import router as oncall_router
 from cloud.patients.router import router as patients_router
 from cloud.readings.router import router as readings_router
 from cloud.settings import Settings
@@ -63,6 +65,8 @@ def create_app(
         readings_router,
         devices_router,
         deadletters_router,
+        alerts_router,
+        oncall_router,
     ):
         app.include_router(router)
     return app

@@ -1,0 +1,163 @@
+"""Alert evaluation in the ingest stream: one call per stored batch, inside its transaction.
+
+The ingest worker calls :func:`evaluate_readings` with the readings it accepted, in the same
+transaction as the ledger rows, so an alert exists if and only if its readings are stored
+(a crash before the commit redelivers the batch; nothing is alerted twice or missed).
+The number of queries is fixed per batch, not per reading: active alerts, thresholds and
+last values of the batch's patients are read once and written back in one flush; on
+PostgreSQL each new alert (rare) is inserted at once in a savepoint, so a race between two
+workers is decided by the unique constraint. Notifications for new alerts are queued with
+a fixed number of lookups.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud.alerts import lifecycle, service
+from cloud.alerts.lifecycle import ClearPolicy, Transition
+from cloud.alerts.models import Alert, PatientLastReading
+from cloud.alerts.rules import AnyReading, GlucosePoint, evaluate
+from cloud.alerts.service import AlertChange, change_of
+from cloud.db import dialect_insert
+from cloud.errors import CloudError
+from cloud.oncall.service import start_escalation
+from protocol.envelope import BloodPressureReading
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CLEAR_POLICY = ClearPolicy()
+
+
+class ConcurrentAlertError(CloudError):
+    """Another worker opened and closed the same alert during this batch; retry the batch."""
+
+    def __init__(self, patient_id: int, rule_id: str) -> None:
+        super().__init__(f"alert {rule_id} of patient {patient_id} changed concurrently")
+        self.patient_id = patient_id
+        self.rule_id = rule_id
+
+
+LastValues = dict[tuple[int, str], tuple[datetime, float]]
+
+
+def primary_value(reading: AnyReading) -> float:
+    """The value a reading is charted and compared by: systolic mmHg or glucose mmol/L."""
+    if isinstance(reading, BloodPressureReading):
+        return reading.systolic_mmhg
+    return reading.glucose_mmol_l
+
+
+def last_values(session: Session, *, patient_ids: Sequence[int]) -> LastValues:
+    """Newest (measured_at, value) per patient and kind, in one query."""
+    if not patient_ids:
+        return {}
+    rows = session.scalars(
+        select(PatientLastReading).where(PatientLastReading.patient_id.in_(sorted(patient_ids)))
+    )
+    return {(row.patient_id, row.kind): (row.measured_at, row.value) for row in rows}
+
+
+def _save_last_values(session: Session, values: LastValues) -> None:
+    """Upsert the newest values in one statement; an older value never overwrites a newer one
+    (another worker may have stored a newer reading meanwhile)."""
+    if not values:
+        return
+    insert = dialect_insert(session.get_bind().dialect.name)
+    statement = insert(PatientLastReading)
+    statement = statement.on_conflict_do_update(
+        index_elements=["patient_id", "kind"],
+        set_={"measured_at": statement.excluded.measured_at, "value": statement.excluded.value},
+        where=PatientLastReading.measured_at < statement.excluded.measured_at,
+    )
+    session.execute(
+        statement,
+        [
+            {"patient_id": patient_id, "kind": kind, "measured_at": at, "value": value}
+            for (patient_id, kind), (at, value) in sorted(values.items())
+        ],
+    )
+
+
+def evaluate_readings(
+    session: Session,
+    *,
+    readings: Sequence[tuple[AnyReading, int | None]],
+    now: datetime,
+    clear_policy: ClearPolicy = DEFAULT_CLEAR_POLICY,
+) -> list[AlertChange]:
+    """Evaluate stored readings (with their owner; None: unbound, skipped) against the rules.
+
+    Opens, attaches to and auto-resolves alerts, audits the transitions and queues the first
+    notifications of new alerts; returns what changed, in reading time order. The caller's
+    transaction commits.
+    """
+    owned = sorted(
+        ((reading, patient_id) for reading, patient_id in readings if patient_id is not None),
+        key=lambda item: item[0].measured_at,
+    )
+    if not owned:
+        return []
+    patient_ids = sorted({patient_id for _, patient_id in owned})
+    active = service.active_alerts(session, patient_ids=patient_ids)
+    thresholds = service.thresholds_of(session, patient_ids=patient_ids)
+    last = last_values(session, patient_ids=patient_ids)
+    changed_last: LastValues = {}
+    events: list[tuple[Alert, Transition]] = []
+    opened: list[Alert] = []
+    resolved: list[Alert] = []
+    for reading, patient_id in owned:
+        previous_glucose = None
+        previous = last.get((patient_id, "glucose")) if reading.kind == "glucose" else None
+        if previous is not None and previous[0] < reading.measured_at:
+            previous_glucose = GlucosePoint(previous[0], previous[1])
+        evaluation = evaluate(reading, thresholds[patient_id], previous_glucose=previous_glucose)
+        if not evaluation.relevant:
+            continue
+        key = (patient_id, reading.kind)
+        if key not in last or last[key][0] < reading.measured_at:
+            last[key] = changed_last[key] = (reading.measured_at, primary_value(reading))
+        for breach in evaluation.breaches:
+            alert = active.get((patient_id, breach.rule_id.value))
+            if alert is None:
+                alert = service.create_alert(session, patient_id=patient_id, breach=breach, now=now)
+                if alert is None:  # another worker opened it a moment ago: attach to theirs
+                    active.update(service.active_alerts(session, patient_ids=[patient_id]))
+                    alert = active.get((patient_id, breach.rule_id.value))
+                    if alert is None:  # ... and it is resolved already: the batch is retried
+                        raise ConcurrentAlertError(patient_id, breach.rule_id.value)
+                else:
+                    active[(patient_id, breach.rule_id.value)] = alert
+                    opened.append(alert)
+                    events.append((alert, Transition.OPENED))
+            else:
+                events.append((alert, Transition.ATTACHED))
+            service.attach_reading(session, alert=alert, reading=reading, breach=breach, now=now)
+        for rule_id in evaluation.clear:
+            alert = active.get((patient_id, rule_id.value))
+            if alert is None:
+                continue
+            status, transition = lifecycle.on_clear(
+                service.status_of(alert), measured_at=reading.measured_at, policy=clear_policy
+            )
+            if transition is Transition.AUTO_RESOLVED:
+                service.apply_status(alert, status, now=now)
+                del active[(patient_id, rule_id.value)]
+                resolved.append(alert)
+                events.append((alert, Transition.AUTO_RESOLVED))
+            else:
+                alert.clear_since = status.clear_since
+    _save_last_values(session, changed_last)
+    session.flush()  # new alerts get their ids
+    for alert in opened:
+        service.audit_opened(session, alert=alert)
+    service.audit_auto_resolved(session, alerts=resolved)
+    start_escalation(
+        session, alerts=[alert for alert in opened if alert.active_rule_id is not None], now=now
+    )
+    return [change_of(alert, transition, now) for alert, transition in events]

@@ -1,0 +1,1 @@
+"""On-call: wards, nurses, shifts, escalation policies and the notification queue."""
