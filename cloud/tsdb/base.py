@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import ClassVar
 
 from protocol.envelope import BloodPressureReading, GlucoseReading
 
@@ -56,6 +57,11 @@ class ReadingPoint:
 
 class ReadingStore(ABC):
     """Where reading values live. ``write`` is durable and idempotent per key on return."""
+
+    #: True when ``write`` touches no SQL database: the ingest worker may then run it beside
+    #: its open ledger transaction (on SQLite, a store writing to the same file would wait
+    #: for that transaction's lock while the transaction waits for the write).
+    writes_outside_sql: ClassVar[bool] = False
 
     @abstractmethod
     def write(self, points: Sequence[ReadingPoint]) -> None:

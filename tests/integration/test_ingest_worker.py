@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from cloud.db import make_engine, make_sessionmaker
+from cloud.db import make_engine, make_sessionmaker, transaction
 from cloud.deadletters.models import DeadLetter
+from cloud.ingest.pipeline import Inbound
+from cloud.ingest.repository import record_batch
 from cloud.ingest.worker import IngestWorker
 from cloud.migrate import upgrade
 from cloud.readings.models import ReadingKey
@@ -146,3 +148,84 @@ def test_a_message_that_fails_for_good_is_isolated(tmp_path: Path, mosquitto: Br
         letter = session.scalars(select(DeadLetter)).one()
     assert "cannot store seq 13" in letter.reason
     assert b'"seq":13' in letter.payload
+
+
+def test_ledger_rows_are_stored_as_the_orm_stores_them(database_url: str) -> None:
+    """The driver-level multi-row ledger insert stores the ORM's representation, to the byte."""
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    factory = make_sessionmaker(engine)
+    patient_id = seed_home(factory)
+    per_statement = engine.dialect.insertmanyvalues_max_parameters // 7
+    sent = readings("gw1", per_statement + 2)  # more than one statement
+    received_at = T0 + timedelta(hours=1, microseconds=7)
+    with transaction(factory) as session:
+        record_batch(
+            session,
+            accepted=[(reading, patient_id) for reading in sent[1:]],
+            rejected=[],
+            received_at=received_at,
+            last_seen={},
+        )
+        first = sent[0]
+        session.add(
+            ReadingKey(
+                gateway_id=first.gateway_id,
+                device_id=first.device_id,
+                seq=first.seq,
+                patient_id=patient_id,
+                kind=first.kind,
+                measured_at=first.measured_at,
+                received_at=received_at,
+            )
+        )
+    with transaction(factory) as session:  # a known key is ignored, not an error
+        record_batch(session, accepted=[(sent[1], None)], rejected=[], received_at=T0, last_seen={})
+    with engine.connect() as connection:
+        raw = connection.exec_driver_sql(
+            "SELECT gateway_id, device_id, seq, patient_id, kind, measured_at, received_at"
+            " FROM reading_keys ORDER BY seq"
+        ).all()
+    assert len(raw) == len(sent)
+    orm_row = raw[0]
+    for row, reading in zip(raw, sent, strict=True):
+        assert tuple(row[:5]) == (
+            reading.gateway_id,
+            reading.device_id,
+            reading.seq,
+            patient_id,
+            reading.kind,
+        )
+        assert row[6] == orm_row[6]
+    with factory() as session:
+        times = session.scalars(select(ReadingKey.measured_at).order_by(ReadingKey.seq)).all()
+        between = session.scalar(
+            select(func.count())
+            .select_from(ReadingKey)
+            .where(ReadingKey.measured_at >= sent[5].measured_at)
+            .where(ReadingKey.measured_at < sent[10].measured_at)
+        )
+    assert times == [reading.measured_at for reading in sent]
+    assert between == 5  # compared in SQL: the stored form orders like the ORM's
+
+
+def test_a_reading_in_a_batch_not_yet_committed_is_a_duplicate(
+    tmp_path: Path, mosquitto: Broker
+) -> None:
+    """The collector triages batch N+1 while batch N is still being stored."""
+    worker = _worker(f"sqlite:///{tmp_path / 'caredge.db'}", mosquitto)
+    seed_home(worker._sessions)
+    messages = [
+        Inbound(t, p, mid) for mid, (t, p) in enumerate(reading_messages(readings("gw1", 3)))
+    ]
+    try:
+        first = worker._prepare(messages[:2])
+        again = worker._prepare(messages[1:])  # seq 2 is pending, not yet in the ledger
+        assert [r.seq for r, _ in again.accepted] == [3]
+        assert again.duplicates == 1
+        assert worker._store_with_retry(messages[:2], first) is first
+        assert worker._store_with_retry(messages[1:], again) is again
+        redelivered = worker._prepare(messages)  # committed now: the ledger knows all three
+        assert (redelivered.accepted, redelivered.duplicates) == ([], 3)
+    finally:
+        worker.stop()
