@@ -17,6 +17,9 @@ class IngestStats:
     batches: int = 0
     store_retries: int = 0
     stale_acks_skipped: int = 0
+    alerts_opened: int = 0
+    alert_changes: int = 0
+    alert_errors: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **counts: int) -> None:

@@ -21,12 +21,14 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import TypeVar
 
 import paho.mqtt.client as mqtt
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from cloud.alerts.engine import evaluate_readings
 from cloud.db import transaction, utcnow
 from cloud.devices import service as devices_service
 from cloud.errors import StoreUnavailableError
@@ -92,7 +94,7 @@ class IngestWorker:
     def start(self) -> None:
         """Connect (retrying in the background) and start processing."""
         endpoint = self._settings.mqtt
-        window = self._settings.ingest_batch_size * 2
+        window = self._settings.ingest_batch_size * 4
         if self._settings.mqtt_protocol == "5":
             self._client.connect_async(
                 endpoint.host,
@@ -327,9 +329,36 @@ class IngestWorker:
                 received_at=now,
                 last_seen=last_seen,
             )
+            self._evaluate_alerts(session, result, now)
             written.result()
         self._last_seen.written(last_seen)
         return result
+
+    def _evaluate_alerts(self, session: Session, result: Triage, now: datetime) -> None:
+        """Run the alert rules on the stored readings, in the batch's transaction.
+
+        A failure of the rules must not cost the readings: it is rolled back to a savepoint,
+        logged at ERROR and counted, and the readings commit without their alerts.
+        """
+        if not result.accepted:
+            return
+        try:
+            with session.begin_nested():
+                changes = evaluate_readings(session, readings=result.accepted, now=now)
+        except Exception:
+            self.stats.add(alert_errors=1)
+            log.exception("alert rules failed on a batch of %d readings", len(result.accepted))
+            return
+        opened = [change for change in changes if change.transition == "opened"]
+        for change in opened:
+            log.info(
+                "alert %d opened: patient %d, %s (%s)",
+                change.alert_id,
+                change.patient_id,
+                change.rule_id,
+                change.severity,
+            )
+        self.stats.add(alerts_opened=len(opened), alert_changes=len(changes))
 
     def _registered_devices(self, session: Session, decoded: Decoded) -> dict[str, set[str]]:
         """Cached registrations, reloaded for any gateway whose device the cache does not know."""

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from cloud.alerts.models import Alert
 from cloud.db import make_engine, make_sessionmaker, transaction
 from cloud.deadletters.models import DeadLetter
 from cloud.ingest.pipeline import Inbound
@@ -19,6 +20,7 @@ from cloud.readings.models import ReadingKey
 from cloud.settings import Settings
 from cloud.tsdb.base import ReadingPoint
 from cloud.tsdb.sql_store import SqlReadingStore
+from protocol.envelope import BloodPressureReading
 from tests.fixtures.mosquitto import Broker
 from tests.support import T0, publish, reading_messages, readings, seed_home, wait_until
 
@@ -229,3 +231,34 @@ def test_a_reading_in_a_batch_not_yet_committed_is_a_duplicate(
         assert (redelivered.accepted, redelivered.duplicates) == ([], 3)
     finally:
         worker.stop()
+
+
+def test_a_crisis_reading_opens_an_alert_in_the_stream(tmp_path: Path, mosquitto: Broker) -> None:
+    database_url = f"sqlite:///{tmp_path / 'caredge.db'}"
+    worker = _worker(database_url, mosquitto)
+    factory = make_sessionmaker(make_engine(database_url))
+    patient_id = seed_home(factory)
+    crisis = BloodPressureReading(
+        gateway_id="gw1",
+        device_id="bp-gw1",
+        seq=1,
+        measured_at=T0,
+        systolic_mmhg=192,
+        diastolic_mmhg=118,
+    )
+    worker.start()
+    try:
+        assert worker.wait_connected()
+        assert publish(mosquitto.port, reading_messages([crisis])) == 1
+        wait_until(lambda: worker.stats.snapshot()["alerts_opened"] == 1)
+    finally:
+        worker.stop()
+    with factory() as session:
+        alert = session.scalars(select(Alert)).one()
+    assert (alert.patient_id, alert.rule_id, alert.severity, alert.state) == (
+        patient_id,
+        "bp.crisis",
+        "critical",
+        "open",
+    )
+    assert worker.stats.snapshot()["alert_errors"] == 0
