@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import random
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -37,14 +39,50 @@ from cloud.ingest.worker import IngestWorker  # noqa: E402
 from cloud.migrate import upgrade  # noqa: E402
 from cloud.settings import Settings  # noqa: E402
 from cloud.tsdb.factory import make_store  # noqa: E402
+from protocol.envelope import BloodPressureReading, GlucoseReading  # noqa: E402
 from protocol.topics import INGEST_SUBSCRIPTION  # noqa: E402
 from tests.fixtures.mosquitto import Broker  # noqa: E402
 from tests.fixtures.ports import free_port  # noqa: E402
 from tests.fixtures.victoria import Victoria  # noqa: E402
-from tests.support import reading_messages, readings, seed_home  # noqa: E402
+from tests.support import T0, reading_messages, seed_home  # noqa: E402
 
 log = logging.getLogger("bench.ingest")
 LINES_PER_FILE = 2000  # mosquitto_pub -l at QoS 1 stalls on long files (shared/MEASURED.md)
+
+
+def realistic_readings(
+    gateway: str, count: int, *, breach_every: int = 50
+) -> list[BloodPressureReading | GlucoseReading]:
+    """Readings as a monitored population sends them: mostly in range, one in breach_every
+    outside (so the alert rules do their real work, opening and attaching alerts)."""
+    rng = random.Random(gateway)
+    made: list[BloodPressureReading | GlucoseReading] = []
+    for seq in range(1, count + 1):
+        at = T0 + timedelta(minutes=seq)
+        breach = seq % breach_every == 0
+        if seq % 2:
+            made.append(
+                BloodPressureReading(
+                    gateway_id=gateway,
+                    device_id=f"bp-{gateway}",
+                    seq=seq,
+                    measured_at=at,
+                    systolic_mmhg=rng.randint(165, 190) if breach else rng.randint(105, 150),
+                    diastolic_mmhg=rng.randint(65, 95),
+                    pulse_bpm=rng.randint(55, 95),
+                )
+            )
+        else:
+            made.append(
+                GlucoseReading(
+                    gateway_id=gateway,
+                    device_id=f"glu-{gateway}",
+                    seq=seq,
+                    measured_at=at,
+                    glucose_mmol_l=2.8 if breach else round(rng.uniform(4.2, 9.5), 1),
+                )
+            )
+    return made
 
 
 def write_payload_files(workdir: Path, gateways: int, per_gateway: int) -> list[tuple[str, Path]]:
@@ -52,7 +90,7 @@ def write_payload_files(workdir: Path, gateways: int, per_gateway: int) -> list[
     files: list[tuple[str, Path]] = []
     for index in range(gateways):
         gateway = f"gw-{index:04d}"
-        messages = reading_messages(readings(gateway, per_gateway))
+        messages = reading_messages(realistic_readings(gateway, per_gateway))
         topic = messages[0][0]
         for chunk, start in enumerate(range(0, len(messages), LINES_PER_FILE)):
             path = workdir / f"{gateway}-{chunk}.jsonl"
