@@ -5,42 +5,15 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, SecretStr, model_validator
+from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from protocol.broker_url import MqttEndpoint
 from protocol.topics import INGEST_SUBSCRIPTION
 
 DEV_SECRET = "dev-only-insecure-secret-change-me"
 DEFAULT_VAR_DIR = Path("var")
-
-
-class MqttEndpoint(BaseModel):
-    """A parsed ``mqtt://user:pass@host:port`` or ``mqtts://`` URL."""
-
-    host: str
-    port: int
-    tls: bool
-    username: str | None = None
-    password: SecretStr | None = None
-
-    @classmethod
-    def parse(cls, url: str) -> MqttEndpoint:
-        """Parse an MQTT URL; raise ValueError with the reason when it is not one."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("mqtt", "mqtts"):
-            raise ValueError(f"MQTT URL must start with mqtt:// or mqtts://, got {url!r}")
-        if not parts.hostname:
-            raise ValueError(f"MQTT URL has no host: {url!r}")
-        tls = parts.scheme == "mqtts"
-        return cls(
-            host=parts.hostname,
-            port=parts.port or (8883 if tls else 1883),
-            tls=tls,
-            username=unquote(parts.username) if parts.username else None,
-            password=SecretStr(unquote(parts.password)) if parts.password else None,
-        )
 
 
 class Settings(BaseSettings):

@@ -4,56 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from protocol.broker_url import MqttEndpoint, redact
 from protocol.topics import check_id
 
 DEFAULT_VAR_DIR = Path("var")
 #: MQTT packet identifiers are 16-bit; half the space leaves room for status messages and
 #: keeps a packet id from being reused while its previous PUBACK is still being handled.
 MAX_INFLIGHT_WINDOW = 32_767
-
-
-class MqttEndpoint(BaseModel):
-    """A parsed ``mqtt://user:pass@host:port`` or ``mqtts://`` URL (password kept secret)."""
-
-    host: str
-    port: int
-    tls: bool
-    username: str | None = None
-    password: SecretStr | None = None
-
-    @classmethod
-    def parse(cls, url: str) -> MqttEndpoint:
-        """Parse an MQTT URL; raise ValueError with the reason when it is not one."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("mqtt", "mqtts"):
-            raise ValueError(f"MQTT URL must start with mqtt:// or mqtts://, got {redact(url)!r}")
-        if not parts.hostname:
-            raise ValueError(f"MQTT URL has no host: {redact(url)!r}")
-        tls = parts.scheme == "mqtts"
-        return cls(
-            host=parts.hostname,
-            port=parts.port or (8883 if tls else 1883),
-            tls=tls,
-            username=unquote(parts.username) if parts.username else None,
-            password=SecretStr(unquote(parts.password)) if parts.password else None,
-        )
-
-
-def redact(url: str) -> str:
-    """The URL with its password replaced by ``***``, for logs and repr."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{f'[{host}]' if ':' in host else host}"
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class GatewaySettings(BaseSettings):

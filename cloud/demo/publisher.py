@@ -21,7 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.demo.scenario import MalformedPayload, Publishable
 from cloud.errors import CloudError
-from cloud.settings import MqttEndpoint
+from protocol.broker_url import MqttEndpoint
 from protocol.envelope import encode_reading
 from protocol.topics import GatewayTopic
 

@@ -9,7 +9,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from cloud.settings import MqttEndpoint
+from protocol.broker_url import MqttEndpoint
 
 SESSION_EXPIRY_S = 7 * 24 * 3600  # queued readings wait a week for a stopped worker
 
