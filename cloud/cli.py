@@ -85,6 +85,15 @@ def ingest() -> None:
 
 
 @app.command()
+def scheduler() -> None:
+    """Run alert timers (escalation, stale data) and MQTT/webhook paging (runs until Ctrl-C)."""
+    from cloud.scheduler_process import run_scheduler
+
+    flag = _stop_flag()
+    run_scheduler(get_settings(), lambda: flag[0])
+
+
+@app.command()
 def demo(
     duration: Annotated[
         float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")

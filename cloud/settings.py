@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     ingest_batch_size: int = 1000
     ingest_batch_seconds: float = 0.05
     log_level: str = "INFO"
+    #: The hospital paging/SMS webhook (empty: webhook notifications fail and are reported).
+    webhook_url: str = ""
+    webhook_secret: SecretStr = SecretStr("")
+    webhook_timeout_seconds: float = 5.0
+    notify_mqtt_client_id: str = "caredge-notify-1"
+    #: How often the API polls SQL for alert changes and console pages (seconds).
+    console_poll_seconds: float = 0.075
 
     @model_validator(mode="after")
     def _defaults_and_secrets(self) -> Settings:
@@ -49,6 +56,8 @@ class Settings(BaseSettings):
         MqttEndpoint.parse(self.mqtt_url)
         if self.env == "production" and self.secret_key.get_secret_value() == DEV_SECRET:
             raise ValueError("CAREDGE_SECRET_KEY must be set to a real secret in production")
+        if self.webhook_url and not self.webhook_secret.get_secret_value():
+            raise ValueError("CAREDGE_WEBHOOK_SECRET must be set when CAREDGE_WEBHOOK_URL is")
         if not (self.tsdb_url == "sql" or self.tsdb_url.startswith(("http://", "https://"))):
             raise ValueError("CAREDGE_TSDB_URL must be 'sql' or an http(s):// URL")
         return self

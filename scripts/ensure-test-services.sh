@@ -9,6 +9,8 @@ command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitt
 command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
 [ -x /usr/bin/victoria-metrics ] || need+=(victoria-metrics)
 command -v pg_ctlcluster >/dev/null || need+=(postgresql)
+# The console's browser test drives Debian's chromium through Playwright (no browser download).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,9 +15,11 @@ from cloud.alerts.router import router as alerts_router
 from cloud.api import health
 from cloud.api.errors import install_error_handlers
 from cloud.auth.router import router as auth_router
+from cloud.console.router import install_console
 from cloud.db import make_engine, make_sessionmaker
 from cloud.deadletters.router import router as deadletters_router
 from cloud.devices.router import router as devices_router
+from cloud.notify.websocket import run_feed
 from cloud.oncall.router import router as oncall_router
 from cloud.patients.router import router as patients_router
 from cloud.readings.router import router as readings_router
@@ -40,7 +44,18 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Console live updates: alert changes and websocket pages, polled from SQL.
+        feed = asyncio.create_task(
+            run_feed(
+                app.state.console_hub,
+                app.state.sessionmaker,
+                interval_s=settings.console_poll_seconds,
+            )
+        )
         yield
+        feed.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await feed
         if owns_store:
             app.state.store.close()
         if owns_engine:
@@ -69,6 +84,7 @@ def create_app(
         oncall_router,
     ):
         app.include_router(router)
+    install_console(app)
     return app
 
 

@@ -1,0 +1,1 @@
+"""Notification delivery: the console WebSocket hub, MQTT to nurse devices, signed webhooks."""
