@@ -41,6 +41,7 @@ def run_scheduler(
                 MqttSender(
                     settings.mqtt,
                     client_id=settings.notify_mqtt_client_id,
+                    protocol=settings.mqtt_protocol,
                     ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
                 )
             )

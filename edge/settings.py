@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,6 +31,9 @@ class GatewaySettings(BaseSettings):
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     mqtt_ca_file: Path | None = None
     mqtt_client_id: str = ""
+    #: "5" in production; "3.1.1" for brokers without MQTT 5 (the demo's embedded amqtt):
+    #: same QoS 1 and persistent session, no session expiry or Receive Maximum.
+    mqtt_protocol: Literal["5", "3.1.1"] = "5"
     outbox_path: Path | None = None
     outbox_max_rows: int = Field(default=100_000, ge=1)
     inflight_window: int = Field(default=100, ge=1, le=MAX_INFLIGHT_WINDOW)

@@ -1,6 +1,8 @@
 """MQTT uplink: drains the durable outbox to the broker; an entry leaves only on a good PUBACK.
 
 paho-mqtt 2.x, MQTT v5, QoS 1, persistent session (``clean_start=False`` with a session expiry),
+or MQTT 3.1.1 with ``CAREDGE_MQTT_PROTOCOL=3.1.1`` (``clean_session=False``: the broker keeps
+the session until the client cleans it; no Receive Maximum, so the window is the setting's),
 credentials and TLS from ``CAREDGE_MQTT_URL``, and a retained last will on
 ``caredge/v1/gw/{id}/status`` saying ``"online": false``. On connect the uplink publishes a
 retained online status and then a heartbeat every ``heartbeat_seconds``.
@@ -144,22 +146,26 @@ class Uplink:
             raise RuntimeError("uplink already started")
         endpoint = self.settings.mqtt
         self.outbox.add_listener(self._wake.set)
-        properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = SESSION_EXPIRY_S
         log.info(
-            "uplink %s connecting to %s:%d (tls=%s)",
+            "uplink %s connecting to %s:%d (MQTT %s, tls=%s)",
             self.settings.mqtt_client_id,
             endpoint.host,
             endpoint.port,
+            self.settings.mqtt_protocol,
             endpoint.tls,
         )
-        self._client.connect_async(
-            endpoint.host,
-            endpoint.port,
-            keepalive=KEEPALIVE_S,
-            clean_start=False,
-            properties=properties,
-        )
+        if self.settings.mqtt_protocol == "5":
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = SESSION_EXPIRY_S
+            self._client.connect_async(
+                endpoint.host,
+                endpoint.port,
+                keepalive=KEEPALIVE_S,
+                clean_start=False,
+                properties=properties,
+            )
+        else:  # 3.1.1: the persistent session is clean_session=False, set on the client
+            self._client.connect_async(endpoint.host, endpoint.port, keepalive=KEEPALIVE_S)
         self._client.loop_start()
         self._thread = threading.Thread(target=self._run, name="uplink-drain", daemon=True)
         self._thread.start()
@@ -230,6 +236,7 @@ class Uplink:
         reason_code: ReasonCode,
         properties: Properties | None,
     ) -> None:
+        # MQTT 3.1.1 has no Receive Maximum (paho passes no or empty properties then).
         receive_maximum = getattr(properties, "ReceiveMaximum", 65535) if properties else 65535
         self._events.append(("connect", reason_code, flags.session_present, receive_maximum))
         self._wake.set()
@@ -426,11 +433,19 @@ class Uplink:
     def _make_client(self) -> mqtt.Client:
         settings = self.settings
         endpoint = settings.mqtt
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=settings.mqtt_client_id,
-            protocol=mqtt.MQTTv5,
-        )
+        if settings.mqtt_protocol == "5":
+            client = mqtt.Client(
+                callback_api_version=CallbackAPIVersion.VERSION2,
+                client_id=settings.mqtt_client_id,
+                protocol=mqtt.MQTTv5,
+            )
+        else:
+            client = mqtt.Client(
+                callback_api_version=CallbackAPIVersion.VERSION2,
+                client_id=settings.mqtt_client_id,
+                protocol=mqtt.MQTTv311,
+                clean_session=False,
+            )
         if endpoint.username:
             password = endpoint.password.get_secret_value() if endpoint.password else None
             client.username_pw_set(endpoint.username, password)

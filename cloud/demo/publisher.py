@@ -1,4 +1,7 @@
-"""The demo's stand-in for home gateways: publishes readings over MQTT QoS 1 with paho-mqtt.
+"""Publishes demo items straight to the gateways' topics over MQTT QoS 1 with paho-mqtt.
+
+The demo's readings come through the simulated homes (cloud/demo/home.py); this publisher
+sends what no real gateway would: the deliberately malformed payloads that become dead letters.
 
 It counts what the broker acknowledged (PUBACK), not what it sent, and keeps at most
 ``window`` messages awaiting PUBACK: MQTT packet ids are 16-bit, and an unbounded
@@ -171,6 +174,14 @@ class DemoPublisher:
             stats.acknowledged,
         )
         return stats
+
+    def publish(self, item: Publishable, timeout: float = 10.0) -> bool:
+        """Publish one item now, once the window has room; False if it had none in timeout."""
+        if not self._window.acquire(timeout=timeout):
+            log.warning("no room in the in-flight window after %.0fs; item not sent", timeout)
+            return False
+        self._publish(item)
+        return True
 
     def wait_acknowledged(self, timeout: float) -> bool:
         """Block until every sent message was answered (or timeout); True if none is left."""

@@ -1,9 +1,13 @@
 """``caredge demo``: the whole system on one machine with nothing installed.
 
 A fresh SQLite database under ``var_dir/demo``, the ``sql`` reading store, the embedded
-amqtt broker (unless ``CAREDGE_MQTT_URL`` is set in the environment), the ingest worker,
-the API under uvicorn, and a publisher that plays the scenario's patients: some days of
-history at full speed, then a live reading every few seconds until Ctrl-C.
+amqtt broker (unless ``CAREDGE_MQTT_URL`` is set in the environment), the ingest worker, the
+API with the nurse console under uvicorn, the alert scheduler (escalation timers), and one
+simulated home per patient: firmware-sim meters on bumble read by the real edge gateway
+(``cloud/demo/home.py``). The meters start with some days of history in their memories, which
+the gateways collect first (BP indications, glucose RACP); then the patients take a live
+reading every few seconds until Ctrl-C. The deliberately malformed messages of the scenario,
+which no gateway would send, are published straight to the broker to show dead letters.
 """
 
 from __future__ import annotations
@@ -11,14 +15,15 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 
@@ -26,21 +31,26 @@ import uvicorn
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from cloud.alerts.models import Alert
 from cloud.api.app import create_app
-from cloud.auth.models import Role
-from cloud.auth.service import create_user
-from cloud.db import make_engine, make_sessionmaker, transaction, utcnow
+from cloud.db import make_engine, make_sessionmaker, utcnow
 from cloud.deadletters.models import DeadLetter
 from cloud.demo.broker import MQTT_PROTOCOL, EmbeddedBroker
-from cloud.demo.publisher import DemoPublisher, PublishStats
-from cloud.demo.scenario import DEFAULT_SEED, PATIENTS, DemoPatient, Publishable, Scenario
-from cloud.devices import service as devices
-from cloud.devices.schemas import DeviceCreate, DeviceKind, GatewayCreate
+from cloud.demo.home import HomeError, SimulatedHomes, gateway_settings
+from cloud.demo.publisher import DemoPublisher
+from cloud.demo.scenario import DEFAULT_SEED, PATIENTS, AnyReading, MalformedPayload, Scenario
+from cloud.demo.seed import (
+    ADMIN_USERNAME,
+    BACKUP_NURSE_USERNAME,
+    NURSE_USERNAME,
+    WARDS,
+    seed,
+    seed_on_call,
+)
 from cloud.errors import CloudError
 from cloud.ingest.worker import IngestWorker
 from cloud.migrate import upgrade
-from cloud.patients import service as patients
-from cloud.patients.schemas import PatientCreate
+from cloud.oncall.scheduler import run_scheduler_once
 from cloud.readings.models import ReadingKey
 from cloud.settings import Settings
 from cloud.tsdb.base import ReadingStore
@@ -49,13 +59,20 @@ from protocol.topics import READING_WILDCARD
 
 log = logging.getLogger(__name__)
 
-ADMIN_USERNAME = "admin"
-NURSE_USERNAME = "nurse"
-DEMO_ACTOR = "demo-seed"
 DB_NAME = "caredge-demo.db"
 #: The worker sends a username so amqtt keeps its session (see cloud/demo/broker.py).
 INGEST_MQTT_USERNAME = "caredge-ingest"
-_NOISY_LOGGERS = ("amqtt", "transitions")
+SCHEDULER_INTERVAL_S = 1.0
+_NOISY_LOGGERS = (
+    "amqtt",
+    "transitions",
+    "bumble",
+    "firmware_sim",
+    "edge.ble",
+    "edge.gateway.coordinator",
+)
+
+Progress = Callable[[str], None]
 
 
 class DemoError(CloudError):
@@ -72,22 +89,29 @@ class DemoAccess:
     database_url: str
     admin_password: str
     nurse_password: str
+    backup_nurse_password: str
     patient_ids: dict[str, int]
+
+    @property
+    def console_url(self) -> str:
+        """The nurse console."""
+        return f"{self.api_url}/console/"
 
 
 @dataclass(frozen=True)
 class DemoSummary:
-    """What the demo did: published and acknowledged (publisher), stored and dead-lettered (SQL)."""
+    """What the demo did: meters and gateways (edge), malformed messages, SQL (cloud)."""
 
-    published: int
-    acknowledged: int
+    meter_readings: int
+    gateway_acknowledged: int
     malformed_published: int
     stored: int
     dead_lettered: int
+    alerts: int
 
 
 class DemoSystem:
-    """Every process of caredge as threads of this one; ``start()`` also plays the history."""
+    """Every process of caredge as threads of this one; ``start()`` also delivers the history."""
 
     def __init__(
         self,
@@ -98,6 +122,7 @@ class DemoSystem:
         malformed_every: int | None = 20,
         embedded_broker: bool = True,
         seed: int = DEFAULT_SEED,
+        progress: Progress | None = None,
     ) -> None:
         if backfill_days < 0:
             raise ValueError("backfill_days must not be negative")
@@ -108,6 +133,7 @@ class DemoSystem:
         self._live_interval_s = live_interval_s
         self._use_embedded = embedded_broker
         self._scenario = Scenario(seed=seed, malformed_every=malformed_every)
+        self._say: Progress = progress or log.info
         self._broker: EmbeddedBroker | None = None
         self._engine: Engine | None = None
         self._store: ReadingStore | None = None
@@ -115,16 +141,20 @@ class DemoSystem:
         self._worker: IngestWorker | None = None
         self._api: uvicorn.Server | None = None
         self._api_thread: threading.Thread | None = None
+        self._scheduler_thread: threading.Thread | None = None
+        self._scheduler_stop = threading.Event()
+        self._homes: SimulatedHomes | None = None
+        self._publisher: DemoPublisher | None = None
         self._live_thread: threading.Thread | None = None
         self._live_stop = threading.Event()
-        self._publishers: list[DemoPublisher] = []
-        self._publisher_url = ""
+        self._history_messages = 0
+        self._stopped = False
         self.settings = settings
 
     # -- start -----------------------------------------------------------------------------
 
     def start(self) -> DemoAccess:
-        """Bring everything up, seed, and play the history; return where to look."""
+        """Bring everything up, seed, and deliver the history; return where to look."""
         try:
             return self._start()
         except BaseException:
@@ -143,39 +173,46 @@ class DemoSystem:
         if self._use_embedded:
             self._broker = EmbeddedBroker()
             self._broker.start()
-            self._publisher_url = self._broker.url
+            broker_url = self._broker.url
             updates |= {
                 "mqtt_url": f"mqtt://{INGEST_MQTT_USERNAME}@127.0.0.1:{self._broker.port}",
                 "mqtt_protocol": MQTT_PROTOCOL,
                 "ingest_topic": READING_WILDCARD,  # amqtt has no shared subscriptions
             }
+            self._say(f"embedded MQTT broker (amqtt, MQTT {MQTT_PROTOCOL}) on {broker_url}")
         else:
-            self._publisher_url = self._base.mqtt_url
+            broker_url = self._base.mqtt_url
         self.settings = settings = self._base.model_copy(update=updates)
 
-        log.info("demo database %s", database_url)
         upgrade(database_url)
         self._engine = make_engine(database_url)
         self._sessions = make_sessionmaker(self._engine)
         self._store = make_store(settings, self._engine)
-        admin_password, nurse_password = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
+        passwords = [secrets.token_urlsafe(12) for _ in range(3)]
+        now = utcnow()
         patient_ids = seed(
             self._sessions,
-            admin_password=admin_password,
-            nurse_password=nurse_password,
-            bound_from=utcnow() - timedelta(days=self._backfill_days + 1),
+            admin_password=passwords[0],
+            nurse_password=passwords[1],
+            bound_from=now - timedelta(days=self._backfill_days + 1),
         )
-
+        seed_on_call(self._sessions, patient_ids=patient_ids, backup_password=passwords[2], now=now)
+        self._say(
+            f"database {database_url}: {len(patient_ids)} patients with their meters, "
+            f"{len(WARDS)} wards, 2 nurses on call"
+        )
         self._start_worker()
         self._start_api()
-        self._backfill()
+        self._start_scheduler()
+        self._start_homes(broker_url)
         return DemoAccess(
             api_url=f"http://{settings.api_host}:{settings.api_port}",
-            mqtt_url=self._publisher_url,
+            mqtt_url=broker_url,
             embedded_broker=self._broker is not None,
             database_url=database_url,
-            admin_password=admin_password,
-            nurse_password=nurse_password,
+            admin_password=passwords[0],
+            nurse_password=passwords[1],
+            backup_nurse_password=passwords[2],
             patient_ids=patient_ids,
         )
 
@@ -193,6 +230,7 @@ class DemoSystem:
                 raise DemoError("the ingest worker's subscription never reached the broker")
         else:
             time.sleep(0.5)
+        self._say(f"ingest worker subscribed to {self.settings.ingest_topic}")
 
     def _start_api(self) -> None:
         settings = self.settings
@@ -212,51 +250,111 @@ class DemoSystem:
             if not self._api_thread.is_alive() or time.monotonic() > deadline:
                 raise DemoError(f"the API did not start on {settings.api_host}:{settings.api_port}")
             time.sleep(0.05)
-        log.info("API on http://%s:%d", settings.api_host, settings.api_port)
+        self._say(f"API and nurse console on http://{settings.api_host}:{settings.api_port}")
 
-    def _backfill(self) -> None:
-        if self._backfill_days == 0:
-            return
-        now = utcnow()
-        items = self._scenario.history(start=now - timedelta(days=self._backfill_days), end=now)
-        log.info("playing %d days of history: %d messages", self._backfill_days, len(items))
-        publisher = self._publisher(items, rate_per_s=None, client_id="caredge-demo-backfill")
-        with publisher:
-            stats = publisher.run()
-        self.wait_ingested(stats.acknowledged)
+    def _start_scheduler(self) -> None:
+        """Escalation and stale-data timers; the API delivers the console (WebSocket) pages.
 
-    def _publisher(
-        self, items: Iterable[Publishable], *, rate_per_s: float | None, client_id: str
-    ) -> DemoPublisher:
-        publisher = DemoPublisher(
-            self._publisher_url,
-            items,
-            rate_per_s,
-            client_id=client_id,
-            protocol=self.settings.mqtt_protocol,
+        The demo nurses have no MQTT device and no pager, so no other channel is needed.
+        """
+        sessions = self._sessions
+        assert sessions is not None
+
+        def tick() -> None:
+            while not self._scheduler_stop.wait(SCHEDULER_INTERVAL_S):
+                run = run_scheduler_once(sessions, utcnow())
+                if run.escalations or run.stale:
+                    log.info("scheduler: %d escalations, %d stale-data alerts",
+                             len(run.escalations), len(run.stale))  # fmt: skip
+
+        self._scheduler_thread = threading.Thread(target=tick, name="demo-scheduler", daemon=True)
+        self._scheduler_thread.start()
+
+    def _start_homes(self, broker_url: str) -> None:
+        started = time.monotonic()
+        settings = self.settings
+        homes_dir = settings.var_dir / "demo" / "homes"
+        shutil.rmtree(homes_dir, ignore_errors=True)  # fresh outboxes, like the fresh database
+
+        def mqtt_url(gateway_id: str) -> str:
+            if self._broker is None:
+                return self._base.mqtt_url
+            return f"mqtt://{gateway_id}@127.0.0.1:{self._broker.port}"  # named: amqtt session
+
+        self._homes = SimulatedHomes(
+            PATIENTS,
+            settings_for=lambda patient: gateway_settings(
+                patient,
+                mqtt_url=mqtt_url(patient.gateway_id),
+                mqtt_protocol=settings.mqtt_protocol,
+                var_dir=homes_dir,
+            ),
         )
-        self._publishers.append(publisher)
-        return publisher
+        history = []
+        if self._backfill_days:
+            now = utcnow()
+            history = self._scenario.history(
+                start=now - timedelta(days=self._backfill_days), end=now
+            )
+        memories: list[AnyReading] = [i for i in history if not isinstance(i, MalformedPayload)]
+        malformed = [i for i in history if isinstance(i, MalformedPayload)]
+        meters = sum(len(p.meters) for p in PATIENTS)
+        self._homes.start(memories)
+        self._say(
+            f"{len(PATIENTS)} simulated homes: {meters} meters on bumble, one gateway each "
+            f"(bleak + bumble backend, durable outbox, MQTT uplink); the meters hold "
+            f"{len(memories)} readings of the last {self._backfill_days} days"
+        )
+        self._publisher = DemoPublisher(
+            broker_url, [], client_id="caredge-demo-malformed", protocol=settings.mqtt_protocol
+        )
+        self._publisher.connect()
+        for item in malformed:
+            self._publisher.publish(item)
+        if malformed:
+            self._say(
+                f"{len(malformed)} malformed messages published straight to the broker "
+                "(no gateway sends those): they become dead letters"
+            )
+        self._history_messages = len(memories) + len(malformed)
+        if not self.wait_ingested(self._history_messages, timeout=60):
+            raise DemoError("the gateways did not deliver the meters' memories within 60 s")
+        self._say(
+            f"the gateways collected and delivered the history: {len(memories)} readings "
+            f"in {time.monotonic() - started:.1f}s"
+        )
 
     # -- live ------------------------------------------------------------------------------
 
     def start_live(self) -> None:
-        """Publish one live reading every live_interval_s seconds in a background thread."""
-        publisher = self._publisher(
-            self._scenario.live(utcnow),
-            rate_per_s=1 / self._live_interval_s,
-            client_id="caredge-demo-live",
-        )
-        publisher.connect()
+        """Patients take a reading every live_interval_s seconds, round robin over the meters."""
+        homes, publisher = self._homes, self._publisher
+        if homes is None or publisher is None:
+            raise DemoError("start() the demo first")
+        items = self._scenario.live(lambda: utcnow().replace(microsecond=0))
 
         def play() -> None:
-            try:
-                publisher.run(self._live_stop, drain_timeout=10)
-            finally:
-                publisher.close()
+            for item in items:
+                if isinstance(item, MalformedPayload):
+                    publisher.publish(item)
+                    continue
+                try:
+                    homes.take(item)
+                except (HomeError, TimeoutError) as exc:
+                    log.warning("reading of %s not taken: %s", item.device_id, exc)
+                if self._live_stop.wait(self._live_interval_s):
+                    return
 
         self._live_thread = threading.Thread(target=play, name="demo-live", daemon=True)
         self._live_thread.start()
+
+    def meter_readings(self) -> list[AnyReading]:
+        """Every reading the simulated meters took so far (history included)."""
+        return self._homes.readings() if self._homes is not None else []
+
+    def wait_live(self, timeout: float = 15.0) -> bool:
+        """Block until the first live reading went through a gateway and was stored."""
+        return self.wait_ingested(self._history_messages + 1, timeout)
 
     def wait_ingested(self, count: int, timeout: float = 30.0) -> bool:
         """Block until the worker has processed count messages (stored, duplicate or dead)."""
@@ -274,42 +372,50 @@ class DemoSystem:
 
     # -- stop ------------------------------------------------------------------------------
 
-    def publish_stats(self) -> PublishStats:
-        """The publishers' counts added up."""
-        totals = [p.stats for p in self._publishers]
-        return PublishStats(
-            sent=sum(s.sent for s in totals),
-            acknowledged=sum(s.acknowledged for s in totals),
-            refused=sum(s.refused for s in totals),
-            malformed_sent=sum(s.malformed_sent for s in totals),
-        )
-
     def summary(self) -> DemoSummary:
-        """Publisher counts and what SQL holds now."""
-        stats = self.publish_stats()
-        stored = dead = 0
+        """Meter and gateway counts, malformed messages sent, and what SQL holds now."""
+        stored = dead = alerts = 0
         if self._sessions is not None:
             with self._sessions() as session:
                 stored = session.scalar(select(func.count()).select_from(ReadingKey)) or 0
                 dead = session.scalar(select(func.count()).select_from(DeadLetter)) or 0
+                alerts = session.scalar(select(func.count()).select_from(Alert)) or 0
+        homes = self._homes
         return DemoSummary(
-            published=stats.sent,
-            acknowledged=stats.acknowledged,
-            malformed_published=stats.malformed_sent,
+            meter_readings=homes.taken if homes else 0,
+            gateway_acknowledged=sum(s.acked for s in homes.uplink_stats().values())
+            if homes
+            else 0,
+            malformed_published=self._publisher.stats.malformed_sent if self._publisher else 0,
             stored=stored,
             dead_lettered=dead,
+            alerts=alerts,
         )
 
     def stop(self) -> None:
-        """Stop live publishing, let the worker finish, then stop API, worker and broker."""
+        """Stop the patients, let gateways and worker finish, then stop everything else."""
+        if self._stopped:
+            return
+        self._stopped = True
         self._live_stop.set()
         if self._live_thread is not None:
             self._live_thread.join(15)
             self._live_thread = None
+        if self._homes is not None:
+            self._homes.wait_delivered(timeout=10)
+            self._homes.stop()
+        if self._publisher is not None:
+            self._publisher.wait_acknowledged(5)
+            self._publisher.close()
         if self._worker is not None:
-            self.wait_ingested(self.publish_stats().acknowledged, timeout=10)
+            summary = self.summary()
+            self.wait_ingested(summary.gateway_acknowledged + summary.malformed_published, 10)
             self._worker.stop()
             self._worker = None
+        self._scheduler_stop.set()
+        if self._scheduler_thread is not None:
+            self._scheduler_thread.join(10)
+            self._scheduler_thread = None
         if self._api is not None:
             self._api.should_exit = True
             if self._api_thread is not None:
@@ -341,76 +447,6 @@ class DemoSystem:
         self.close()
 
 
-# --- seeding ------------------------------------------------------------------------------
-
-
-def seed(
-    factory: sessionmaker[Session],
-    *,
-    admin_password: str,
-    nurse_password: str,
-    bound_from: datetime,
-    demo_patients: tuple[DemoPatient, ...] = PATIENTS,
-) -> dict[str, int]:
-    """Accounts, patients, gateways, meters and bindings of the demo; return patient ids by mrn."""
-    ids: dict[str, int] = {}
-    with transaction(factory) as session:
-        create_user(
-            session,
-            username=ADMIN_USERNAME,
-            password=admin_password,
-            role=Role.ADMIN,
-            display_name="Demo administrator",
-        )
-        create_user(
-            session,
-            username=NURSE_USERNAME,
-            password=nurse_password,
-            role=Role.NURSE,
-            display_name="王芳 Wang Fang (on call)",
-        )
-        for demo_patient in demo_patients:
-            patient = patients.create(
-                session,
-                data=PatientCreate(
-                    mrn=demo_patient.mrn,
-                    name=demo_patient.name,
-                    birth_date=demo_patient.birth_date,
-                ),
-                actor=DEMO_ACTOR,
-            )
-            ids[demo_patient.mrn] = patient.id
-            devices.register_gateway(
-                session,
-                data=GatewayCreate(
-                    id=demo_patient.gateway_id, name=f"Home of {demo_patient.name_en}"
-                ),
-                actor=DEMO_ACTOR,
-            )
-            for meter in demo_patient.meters:
-                devices.register_device(
-                    session,
-                    gateway_id=demo_patient.gateway_id,
-                    data=DeviceCreate(
-                        id=meter.device_id,
-                        kind=DeviceKind(meter.kind),
-                        ble_address=meter.ble_address,
-                        model=meter.model,
-                        serial=meter.serial,
-                    ),
-                    actor=DEMO_ACTOR,
-                )
-                devices.bind(
-                    session,
-                    device_id=meter.device_id,
-                    patient_id=patient.id,
-                    valid_from=bound_from,
-                    actor=DEMO_ACTOR,
-                )
-    log.info("seeded %d patients, their gateways and meters, and 2 accounts", len(ids))
-    return ids
-
-
 # --- the command --------------------------------------------------------------------------
 
 
@@ -425,15 +461,25 @@ def run_demo(
     for name in _NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     embedded = "CAREDGE_MQTT_URL" not in os.environ
+    started = time.monotonic()
+
+    def say(text: str) -> None:
+        print(f"[{time.monotonic() - started:5.1f}s] {text}", flush=True)
+
     with DemoSystem(
         settings,
         backfill_days=backfill_days,
         live_interval_s=live_interval_s,
         embedded_broker=embedded,
+        progress=say,
     ) as system:
         access = system.start()
         print(banner(access), flush=True)
         system.start_live()
+        if system.wait_live():
+            say("first live reading: meter → gateway → broker → ingest, stored")
+        else:
+            say("no live reading stored yet; see the log above")
         deadline = None if duration is None else time.monotonic() + duration
         stop = threading.Event()
         with _stop_on_sigterm(stop):
@@ -442,8 +488,7 @@ def run_demo(
                     stop.wait(0.2)
             except KeyboardInterrupt:
                 stop.set()
-        if stop.is_set():
-            print("\nstopping …", flush=True)
+        say("stopping …")
         system.stop()
         summary = system.summary()
     print(summary_text(summary), flush=True)
@@ -453,39 +498,38 @@ def run_demo(
 def banner(access: DemoAccess) -> str:
     """The text that tells a person where to look."""
     api = access.api_url
-    first_mrn = next(iter(access.patient_ids))
-    patient_id = access.patient_ids[first_mrn]
     broker = "embedded amqtt, MQTT 3.1.1" if access.embedded_broker else "CAREDGE_MQTT_URL"
-    token_cmd = (
-        f"TOKEN=$(curl -s -X POST {api}/api/v1/auth/token "
-        f"-d username={NURSE_USERNAME} -d 'password={access.nurse_password}' "
-        "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')"
-    )
+    ward_of = {mrn: ward for ward, mrns in WARDS.items() for mrn in mrns}
     patients_lines = "\n".join(
-        f"    {access.patient_ids[p.mrn]:>3}  {p.mrn}  {p.name}  ({p.story.value})"
+        f"    {access.patient_ids[p.mrn]:>3}  {p.mrn}  {p.name}  ({p.story.value}; "
+        f"{ward_of.get(p.mrn, 'no ward')}; gateway {p.gateway_id})"
         for p in PATIENTS
         if p.mrn in access.patient_ids
     )
+    first = next(iter(access.patient_ids.values()))
     return f"""
 ================================ caredge demo ================================
+Nurse console   {access.console_url}
 API docs        {api}/docs
 MQTT broker     {access.mqtt_url}  ({broker})
 Database        {access.database_url}
 
-Accounts (passwords are shown only now):
-    {ADMIN_USERNAME:<6} {access.admin_password}
-    {NURSE_USERNAME:<6} {access.nurse_password}
+Logins (passwords are shown only now):
+    {NURSE_USERNAME:<7} {access.nurse_password}   on-call nurse (tier 1), both wards
+    {BACKUP_NURSE_USERNAME:<7} {access.backup_nurse_password}   backup (tier 2): paged 1 min \
+after an unacknowledged critical alert
+    {ADMIN_USERNAME:<7} {access.admin_password}   administrator (API, dead letters)
 
-Patients:
+Patients (readings: simulated BLE meters → real gateway → MQTT → ingest → alerts):
 {patients_lines}
 
-Get a token, then read a patient's readings:
-    {token_cmd}
-    curl -s -H "Authorization: Bearer $TOKEN" {api}/api/v1/patients/{patient_id}/readings
-    curl -s -H "Authorization: Bearer $TOKEN" "{api}/api/v1/patients/{patient_id}/readings?every=1d"
-Dead letters (admin token): {api}/api/v1/dead-letters
+Alerts to expect: 张伟 Zhang Wei hypertensive crisis, Maria Garcia level-2
+hypoglycaemia (critical), 李秀英 Li Xiuying loose cuff (device fault).
+API with a token:
+    curl -s -X POST {api}/api/v1/auth/token -d username={NURSE_USERNAME} -d password=…
+    curl -s -H "Authorization: Bearer $TOKEN" {api}/api/v1/patients/{first}/readings
 
-Live readings every few seconds. Ctrl-C stops.
+A live reading every few seconds. Ctrl-C stops.
 ==============================================================================
 """
 
@@ -493,10 +537,11 @@ Live readings every few seconds. Ctrl-C stops.
 def summary_text(summary: DemoSummary) -> str:
     """The closing line of the demo."""
     return (
-        f"caredge demo: {summary.published} messages published "
-        f"({summary.malformed_published} malformed on purpose), "
-        f"{summary.acknowledged} acknowledged by the broker, "
-        f"{summary.stored} readings stored, {summary.dead_lettered} dead letters."
+        f"caredge demo: {summary.meter_readings} readings taken by the simulated meters, "
+        f"{summary.gateway_acknowledged} delivered by the gateways (PUBACK), "
+        f"{summary.malformed_published} malformed messages published on purpose; "
+        f"{summary.stored} readings stored, {summary.dead_lettered} dead letters, "
+        f"{summary.alerts} alerts raised."
     )
 
 

@@ -12,8 +12,8 @@ import threading
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
+from cloud.ingest.mqtt_client import make_client
 from cloud.notify.errors import DeliveryError
 from cloud.notify.messages import encode
 from cloud.oncall.models import Notification
@@ -37,23 +37,14 @@ class MqttSender:
         ack_timeout_s: float = 5.0,
         connect_wait_s: float = 5.0,
         ca_file: str | None = None,
+        protocol: str = "5",
     ) -> None:
         self._endpoint = endpoint
         self._ack_timeout_s = ack_timeout_s
         self._connect_wait_s = connect_wait_s
         self._connected = threading.Event()
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=mqtt.MQTTv5,
-        )
-        if endpoint.username:
-            password = endpoint.password.get_secret_value() if endpoint.password else None
-            client.username_pw_set(endpoint.username, password)
-        if endpoint.tls:
-            client.tls_set(ca_certs=ca_file)
+        client = make_client(endpoint, client_id=client_id, protocol=protocol, ca_file=ca_file)
         client.max_inflight_messages_set(100)
-        client.reconnect_delay_set(min_delay=1, max_delay=10)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         self._client = client

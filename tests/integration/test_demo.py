@@ -1,4 +1,5 @@
-"""The demo: embedded broker and publisher against real paho clients, then the whole system."""
+"""The demo: embedded broker and publisher against real paho clients, then the whole system:
+simulated meters read by real gateways, ingest, alerts, console."""
 
 from __future__ import annotations
 
@@ -14,12 +15,15 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from cloud.db import make_engine
 from cloud.demo.broker import MQTT_PROTOCOL, EmbeddedBroker
 from cloud.demo.publisher import DemoPublisher, PublisherError
-from cloud.demo.run import ADMIN_USERNAME, DB_NAME, NURSE_USERNAME, DemoSystem, run_demo
+from cloud.demo.run import DB_NAME, DemoSystem, run_demo
 from cloud.demo.scenario import CRISIS_BP, PATIENTS, MalformedPayload, Scenario
+from cloud.demo.seed import ADMIN_USERNAME, BACKUP_NURSE_USERNAME, NURSE_USERNAME
 from cloud.settings import Settings
-from protocol.envelope import encode_reading
+from cloud.tsdb.sql_store import SqlReadingStore
+from protocol.envelope import BloodPressureReading, GlucoseReading, encode_reading
 from protocol.topics import INGEST_SUBSCRIPTION, READING_WILDCARD
 from tests.fixtures.mosquitto import Broker as MosquittoBroker
 from tests.fixtures.ports import free_port
@@ -160,54 +164,112 @@ def _wait(condition: Callable[[], bool], timeout: float = 20.0) -> None:
         time.sleep(0.2)
 
 
+def _key(device_id: str, measured_at: datetime, values: dict[str, float]) -> tuple[Any, ...]:
+    return (device_id, measured_at, tuple(sorted((k, round(v, 6)) for k, v in values.items())))
+
+
+def _meter_key(reading: BloodPressureReading | GlucoseReading) -> tuple[Any, ...]:
+    if isinstance(reading, GlucoseReading):
+        values = {"glucose_mmol_l": reading.glucose_mmol_l}
+    else:
+        values = {"systolic_mmhg": reading.systolic_mmhg, "diastolic_mmhg": reading.diastolic_mmhg}
+        values |= {"map_mmhg": reading.map_mmhg} if reading.map_mmhg is not None else {}
+        values |= {"pulse_bpm": reading.pulse_bpm} if reading.pulse_bpm is not None else {}
+    return _key(reading.device_id, reading.measured_at, values)
+
+
 def _check_system(system: DemoSystem) -> None:
-    started = datetime.now(UTC)
+    started = datetime.now(UTC).replace(microsecond=0)
     access = system.start()
     system.start_live()
     zhang = access.patient_ids[PATIENTS[0].mrn]
+    window = {"since": (started - timedelta(days=30)).isoformat(),
+              "until": (started + timedelta(hours=1)).isoformat()}  # fmt: skip
     with httpx.Client(base_url=access.api_url, timeout=10) as http:
         nurse = {"Authorization": f"Bearer {_token(http, NURSE_USERNAME, access.nurse_password)}"}
 
-        def readings() -> list[dict[str, Any]]:
-            response = http.get(f"/api/v1/patients/{zhang}/readings", headers=nurse)
+        def readings(patient_id: int) -> list[dict[str, Any]]:
+            response = http.get(
+                f"/api/v1/patients/{patient_id}/readings", headers=nurse, params=window
+            )
             response.raise_for_status()
             return list(response.json())
 
-        history = readings()
+        # The meters' memories went through the gateways; then live readings follow.
         assert any(
             (r["values"]["systolic_mmhg"], r["values"]["diastolic_mmhg"]) == CRISIS_BP
-            for r in history
+            for r in readings(zhang)
             if r["kind"] == "blood_pressure"
         )
-        _wait(lambda: any(datetime.fromisoformat(r["measured_at"]) > started for r in readings()))
+        assert system.wait_live(15), "no live reading came through a gateway"
+        _wait(lambda: len(system.meter_readings()) >= len(PATIENTS) + 4)
+
+        # The console answers and shows the on-call nurse the scenario's alerts.
+        assert http.get("/console/").status_code == 200
+        assert "<html" in http.get("/console/").text.lower()
+
+        def console_alerts() -> list[dict[str, Any]]:
+            response = http.get("/api/v1/console/alerts", headers=nurse)
+            response.raise_for_status()
+            return list(response.json())
+
+        _wait(lambda: any(a["severity"] == "critical" for a in console_alerts()))
+        backup = _token(http, BACKUP_NURSE_USERNAME, access.backup_nurse_password)
+        assert http.get(
+            "/api/v1/console/me", headers={"Authorization": f"Bearer {backup}"}
+        ).is_success
 
         admin = {"Authorization": f"Bearer {_token(http, ADMIN_USERNAME, access.admin_password)}"}
         letters = http.get("/api/v1/dead-letters", headers=admin)
         letters.raise_for_status()
         assert letters.json()["total"] > 0
         assert http.get(f"/api/v1/patients/{zhang}/readings").status_code == 401
-    system.stop()
+        system.stop()
+
+    # Every reading a simulated meter took is stored, with the meter's values and time, under
+    # the meter's device id and its home's gateway; nothing else is.
+    taken = system.meter_readings()
+    engine = make_engine(access.database_url)
+    try:
+        store = SqlReadingStore(engine)
+        stored = [
+            (p.gateway_id, _key(p.device_id, p.measured_at, p.values))
+            for patient_id in access.patient_ids.values()
+            for p in store.query(
+                patient_id=patient_id,
+                since=started - timedelta(days=30),
+                until=started + timedelta(hours=1),
+            )
+        ]
+    finally:
+        engine.dispose()
+    assert sorted(stored) == sorted((r.gateway_id, _meter_key(r)) for r in taken)
     summary = system.summary()
-    assert summary.acknowledged == summary.published > 0
+    assert summary.meter_readings == len(taken) == summary.stored > 0
+    assert summary.gateway_acknowledged == summary.meter_readings
     assert summary.dead_lettered == summary.malformed_published > 0
-    assert summary.stored == summary.acknowledged - summary.dead_lettered
+    assert summary.alerts >= 3  # crisis, hypoglycaemia, loose cuff (and more)
 
 
-def test_demo_system_serves_readings_through_the_api(tmp_path: Path) -> None:
+def test_demo_plays_meters_through_real_gateways(tmp_path: Path) -> None:
     settings = Settings(var_dir=tmp_path, api_port=free_port())
-    with DemoSystem(settings, backfill_days=3, live_interval_s=0.3, malformed_every=10) as system:
+    with DemoSystem(settings, backfill_days=2, live_interval_s=0.3, malformed_every=10) as system:
         _check_system(system)
     assert (tmp_path / "demo" / DB_NAME).exists()
+    assert {p.name for p in (tmp_path / "demo" / "homes").iterdir()} == {
+        f"gateway-{p.gateway_id}" for p in PATIENTS
+    }
 
 
 def test_demo_system_on_an_external_mosquitto(tmp_path: Path, mosquitto: MosquittoBroker) -> None:
-    """CAREDGE_MQTT_URL set: no embedded broker; MQTT v5 and the shared subscription."""
+    """CAREDGE_MQTT_URL set: no embedded broker; MQTT v5 gateways and the shared subscription."""
     settings = Settings(var_dir=tmp_path, api_port=free_port(), mqtt_url=mosquitto.url)
     with DemoSystem(
-        settings, backfill_days=2, live_interval_s=0.3, malformed_every=10, embedded_broker=False
+        settings, backfill_days=1, live_interval_s=0.3, malformed_every=10, embedded_broker=False
     ) as system:
         _check_system(system)
         assert system.settings.ingest_topic == INGEST_SUBSCRIPTION
+        assert system.settings.mqtt_protocol == "5"
 
 
 def test_run_demo_stops_after_duration_and_summarises(
@@ -216,11 +278,12 @@ def test_run_demo_stops_after_duration_and_summarises(
     monkeypatch.delenv("CAREDGE_MQTT_URL", raising=False)
     settings = Settings(var_dir=tmp_path, api_port=free_port())
     started = time.monotonic()
-    summary = run_demo(settings, duration=4, backfill_days=7, live_interval_s=0.5)
-    assert time.monotonic() - started < 40
+    summary = run_demo(settings, duration=3, backfill_days=3, live_interval_s=0.5)
+    assert time.monotonic() - started < 30
     out = capsys.readouterr().out
-    assert "/docs" in out and "api/v1/auth/token" in out
-    assert f"{summary.stored} readings stored" in out
-    assert summary.acknowledged == summary.published
-    assert summary.stored + summary.dead_lettered == summary.acknowledged
-    assert summary.stored > 7 * 10  # a week of history plus live readings
+    assert f"http://127.0.0.1:{settings.api_port}/console/" in out
+    assert "/docs" in out and f"{NURSE_USERNAME} " in out and f"{BACKUP_NURSE_USERNAME} " in out
+    assert "first live reading: meter → gateway → broker → ingest, stored" in out
+    assert f"{summary.stored} readings stored" in out and f"{summary.alerts} alerts raised" in out
+    assert summary.gateway_acknowledged == summary.meter_readings == summary.stored > 3 * 10
+    assert summary.alerts >= 3

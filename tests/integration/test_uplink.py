@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import os
 import shutil
 import signal
@@ -227,6 +228,38 @@ def test_entries_wait_for_a_broker_that_is_down_at_start(
         mosquitto.start()
         assert uplink.wait_until_empty(60)
     wait_until(lambda: set(collector.reading_keys()) == keys, timeout=30)
+
+
+def test_mqtt_311_drains_keeps_its_session_and_leaves_a_will(
+    mosquitto: Broker, collector: Collector, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """CAREDGE_MQTT_PROTOCOL=3.1.1 (brokers without MQTT 5, like the demo's amqtt)."""
+    settings = settings_for(mosquitto.url, tmp_path, mqtt_protocol="3.1.1", inflight_window=9)
+    caplog.set_level(logging.INFO, logger="edge.uplink")
+    with Outbox(settings.outbox_file) as outbox:
+        keys = enqueue(outbox, 300)
+        with Uplink(settings, outbox) as uplink:
+            assert uplink.wait_until_empty(30)
+        with Uplink(settings, outbox) as again:  # the broker kept the session (clean_session=0)
+            wait_until(lambda: again.connected, timeout=10)
+            keys |= enqueue(outbox, 5, start_seq=1000)
+            assert again.wait_until_empty(10)
+    wait_until(lambda: set(collector.reading_keys()) == keys, timeout=10)
+    assert uplink.stats.published == uplink.stats.acked == 300
+    # Mosquitto logs the protocol level (p2 = 3.1.1) and the clean-session flag of each client.
+    log = (mosquitto.workdir / "mosquitto.log").read_text()
+    assert log.count(f"as {settings.mqtt_client_id} (p2, c0,") == 2
+    connected = [r.getMessage() for r in caplog.records if "uplink connected" in r.getMessage()]
+    assert connected == [
+        "uplink connected (session present: False, 0 unacknowledged re-sent)",
+        "uplink connected (session present: True, 0 unacknowledged re-sent)",
+    ]
+    assert retained_status(mosquitto.port)["reason"] == "stopped"
+
+
+def test_mqtt_protocol_setting_is_validated(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="mqtt_protocol"):
+        settings_for("mqtt://127.0.0.1:1", tmp_path, mqtt_protocol="4")
 
 
 class AclBroker(Broker):

@@ -12,20 +12,27 @@ from cloud.auth.service import authenticate
 from cloud.db import make_engine, make_sessionmaker
 from cloud.demo.broker import _is_loopback, broker_config
 from cloud.demo.run import (
-    ADMIN_USERNAME,
-    NURSE_USERNAME,
     DemoAccess,
     DemoSummary,
     _free_or_other_port,
     _fresh_sqlite,
     banner,
-    seed,
     summary_text,
 )
 from cloud.demo.scenario import PATIENTS
+from cloud.demo.seed import (
+    ADMIN_USERNAME,
+    BACKUP_NURSE_USERNAME,
+    NURSE_USERNAME,
+    WARDS,
+    seed,
+    seed_on_call,
+)
 from cloud.devices.models import Device, DeviceBinding, Gateway
 from cloud.devices.service import patient_at
 from cloud.migrate import upgrade
+from cloud.oncall.models import PatientWard
+from cloud.oncall.service import on_call
 from cloud.patients.models import Patient
 
 BOUND_FROM = datetime(2026, 11, 1, tzinfo=UTC)
@@ -66,6 +73,33 @@ def test_seed_registers_accounts_patients_meters_and_bindings(tmp_path: Path) ->
         engine.dispose()
 
 
+def test_seed_on_call_puts_the_demo_nurses_on_call_for_every_patient(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'oncall.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    now = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
+    try:
+        ids = seed(factory, admin_password="a", nurse_password="n", bound_from=BOUND_FROM)
+        rota = seed_on_call(factory, patient_ids=ids, backup_password="b", now=now)
+        with factory() as session:
+            assert authenticate(session, username=BACKUP_NURSE_USERNAME, password="b") is not None
+            assert set(rota.ward_ids) == set(WARDS)
+            wards = {row.patient_id: row.ward_id for row in session.scalars(select(PatientWard))}
+            assert set(wards) == set(ids.values())  # every patient's alerts reach a ward
+            for ward_id in rota.ward_ids.values():
+                for at in (now, now + timedelta(days=6)):
+                    assert [n.id for n in on_call(session, ward_id=ward_id, at=at, tier=1)] == [
+                        rota.nurse_ids[NURSE_USERNAME]
+                    ]
+                    assert [n.id for n in on_call(session, ward_id=ward_id, at=at, tier=2)] == [
+                        rota.nurse_ids[BACKUP_NURSE_USERNAME]
+                    ]
+                assert on_call(session, ward_id=ward_id, at=now + timedelta(days=8)) == []
+    finally:
+        engine.dispose()
+
+
 def test_banner_says_where_to_look() -> None:
     access = DemoAccess(
         api_url="http://127.0.0.1:8000",
@@ -74,26 +108,36 @@ def test_banner_says_where_to_look() -> None:
         database_url="sqlite:///var/demo/caredge-demo.db",
         admin_password="adm-pw",
         nurse_password="nurse-pw",
+        backup_nurse_password="backup-pw",
         patient_ids={p.mrn: i + 1 for i, p in enumerate(PATIENTS)},
     )
     text = banner(access)
-    assert "http://127.0.0.1:8000/docs" in text
+    assert "Nurse console   http://127.0.0.1:8000/console/" in text
     assert (
-        "http://127.0.0.1:8000/api/v1/auth/token" in text
-        and "nurse-pw" in text
-        and "adm-pw" in text
+        f"{NURSE_USERNAME:<7} nurse-pw" in text and f"{BACKUP_NURSE_USERNAME:<7} backup-pw" in text
     )
+    assert f"{ADMIN_USERNAME:<7} adm-pw" in text
+    assert "http://127.0.0.1:8000/docs" in text
+    assert "http://127.0.0.1:8000/api/v1/auth/token" in text
     assert "http://127.0.0.1:8000/api/v1/patients/1/readings" in text
     assert all(p.name in text for p in PATIENTS)
 
 
 def test_summary_text() -> None:
     text = summary_text(
-        DemoSummary(published=10, acknowledged=10, malformed_published=1, stored=9, dead_lettered=1)
+        DemoSummary(
+            meter_readings=9,
+            gateway_acknowledged=9,
+            malformed_published=1,
+            stored=9,
+            dead_lettered=1,
+            alerts=3,
+        )
     )
     assert text == (
-        "caredge demo: 10 messages published (1 malformed on purpose), 10 acknowledged by the "
-        "broker, 9 readings stored, 1 dead letters."
+        "caredge demo: 9 readings taken by the simulated meters, 9 delivered by the gateways "
+        "(PUBACK), 1 malformed messages published on purpose; 9 readings stored, 1 dead letters, "
+        "3 alerts raised."
     )
 
 
