@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -476,15 +476,20 @@ class StaleFinding:
 
     def breach(self) -> Breach:
         """The stale-data breach to open an alert with."""
-        last = self.last_reading_at.isoformat() if self.last_reading_at else "never"
         label_en = {"blood_pressure": "blood pressure", "glucose": "glucose"}[self.kind]
         label_zh = {"blood_pressure": "血压", "glucose": "血糖"}[self.kind]
+        if self.last_reading_at is None:
+            return _breach(
+                self.rule_id, f"No {label_en} reading yet", f"尚无{label_zh}读数", None,
+                last_reading_at=None,
+            )  # fmt: skip
+        shown = self.last_reading_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
         return _breach(
             self.rule_id,
-            f"No {label_en} reading since {last}",
-            f"自 {last} 起没有{label_zh}读数",
+            f"No {label_en} reading since {shown}",
+            f"自 {shown} 起没有{label_zh}读数",
             None,
-            last_reading_at=last,
+            last_reading_at=self.last_reading_at.isoformat(),
         )
 
 

@@ -1,9 +1,9 @@
-"""A seeded ward for tests and screenshots: two nurses on call, a patient with two meters."""
+"""A seeded ward for tests and screenshots: two nurses on call, patients with two meters each."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -43,11 +43,12 @@ def seed_ward(
     gateway_id: str = "gw1",
     mqtt_enabled: bool = False,
     phone: str | None = None,
-    critical_delay_minutes: int | None = None,
+    critical_delay_minutes: float | None = None,
 ) -> SeededWard:
     """A ward (Asia/Shanghai) with nurse ann (tier 1) and bob (tier 2) on call around now and
     patient Wang Fang with a BP and a glucose meter on gateway_id. With critical_delay_minutes
-    the ward gets its own policy: tier 2 after that many minutes for critical alerts."""
+    the ward gets its own policy: tier 2 after that many minutes (fractions allowed: 0.05 is
+    3 s) for critical alerts."""
     with transaction(sessions) as session:
         policy_id = None
         if critical_delay_minutes is not None:
@@ -84,37 +85,75 @@ def seed_ward(
                       timezone=ward.timezone, created_by="test")
             )  # fmt: skip
             nurse_ids.append(nurse.id)
-        patient = Patient(mrn=f"{prefix}MRN-0001", name="王芳 Wang Fang",
-                          birth_date=date(1948, 5, 17))  # fmt: skip
-        session.add(patient)
-        session.add(Gateway(id=gateway_id, name=gateway_id, mqtt_password_hash="-",
-                            last_seen_at=now - timedelta(minutes=3)))  # fmt: skip
-        session.flush()
-        session.add(PatientWard(patient_id=patient.id, ward_id=ward.id, updated_by="test"))
-        devices = (
-            ("blood_pressure", f"bp-{gateway_id}", "AA:BB:CC:00:00:01", "Omron HEM-7600T"),
-            ("glucose", f"glu-{gateway_id}", "AA:BB:CC:00:00:02", "Accu-Chek Guide"),
-        )
-        for kind, device_id, address, model in devices:
-            session.add(Device(id=device_id, gateway_id=gateway_id, kind=kind, ble_address=address,
-                               model=model, last_seen_at=now - timedelta(minutes=42)))  # fmt: skip
-            session.flush()
-            session.add(
-                DeviceBinding(
-                    device_id=device_id, patient_id=patient.id, valid_from=now - timedelta(days=120)
-                )
-            )
+        patient_id, devices = _add_patient(
+            session, ward_id=ward.id, now=now, mrn=f"{prefix}MRN-0001", name="王芳 Wang Fang",
+            birth_date=date(1948, 5, 17), gateway_id=gateway_id,
+        )  # fmt: skip
         return SeededWard(
             ward_id=ward.id,
             primary_nurse_id=nurse_ids[0],
             backup_nurse_id=nurse_ids[1],
-            patient_id=patient.id,
+            patient_id=patient_id,
             gateway_id=gateway_id,
-            bp_device_id=devices[0][1],
-            glucose_device_id=devices[1][1],
+            bp_device_id=devices[0],
+            glucose_device_id=devices[1],
             primary_username=f"{prefix}ann",
             backup_username=f"{prefix}bob",
         )
+
+
+def seed_patient(
+    sessions: sessionmaker[Session],
+    ward: SeededWard,
+    *,
+    now: datetime,
+    mrn: str,
+    name: str,
+    birth_date: date,
+    gateway_id: str,
+) -> SeededWard:
+    """Another patient of ward with a BP and a glucose meter on a new gateway_id; the result is
+    ward with this patient's ids (for seed_history and publishing)."""
+    with transaction(sessions) as session:
+        patient_id, devices = _add_patient(
+            session, ward_id=ward.ward_id, now=now, mrn=mrn, name=name, birth_date=birth_date,
+            gateway_id=gateway_id,
+        )  # fmt: skip
+    return replace(ward, patient_id=patient_id, gateway_id=gateway_id,
+                   bp_device_id=devices[0], glucose_device_id=devices[1])  # fmt: skip
+
+
+def _add_patient(
+    session: Session,
+    *,
+    ward_id: int,
+    now: datetime,
+    mrn: str,
+    name: str,
+    birth_date: date,
+    gateway_id: str,
+) -> tuple[int, tuple[str, str]]:
+    """A patient in ward_id with a gateway and two meters bound; (patient id, meter ids)."""
+    patient = Patient(mrn=mrn, name=name, birth_date=birth_date)
+    session.add(patient)
+    session.add(Gateway(id=gateway_id, name=gateway_id, mqtt_password_hash="-",
+                        last_seen_at=now - timedelta(minutes=3)))  # fmt: skip
+    session.flush()
+    session.add(PatientWard(patient_id=patient.id, ward_id=ward_id, updated_by="test"))
+    devices = (
+        ("blood_pressure", f"bp-{gateway_id}", "AA:BB:CC:00:00:01", "Omron HEM-7600T"),
+        ("glucose", f"glu-{gateway_id}", "AA:BB:CC:00:00:02", "Accu-Chek Guide"),
+    )
+    for kind, device_id, address, model in devices:
+        session.add(Device(id=device_id, gateway_id=gateway_id, kind=kind, ble_address=address,
+                           model=model, last_seen_at=now - timedelta(minutes=42)))  # fmt: skip
+        session.flush()
+        session.add(
+            DeviceBinding(
+                device_id=device_id, patient_id=patient.id, valid_from=now - timedelta(days=120)
+            )
+        )
+    return patient.id, (devices[0][1], devices[1][1])
 
 
 def seed_history(store: ReadingStore, ward: SeededWard, *, now: datetime, days: int = 90) -> int:

@@ -5,10 +5,14 @@ A policy is a list of levels; each level names an on-call *tier* (1 primary, 2 b
 still unacknowledged. Critical alerts use their own, shorter delays. After the last level
 the last level is notified again every ``repeat`` minutes until someone acknowledges (a
 page nobody answers must not go quiet). Info alerts (device faults) notify level 1 once.
+
+Delays are minutes and may be fractional (``0.05`` is 3 s): the scheduler ticks every
+second, so sub-minute delays work for drills and for the browser tests' short timers.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,7 +31,11 @@ class EscalationEvent(StrEnum):
 
 
 class PolicyError(ValueError):
-    """An escalation policy that cannot work (no levels, negative delays)."""
+    """An escalation policy that cannot work (no levels, negative or non-finite delays)."""
+
+
+def _valid_minutes(*values: float) -> bool:
+    return all(math.isfinite(value) and value >= 0 for value in values)
 
 
 @dataclass(frozen=True)
@@ -35,8 +43,8 @@ class Level:
     """Notify tier ``tier`` delay (critical: critical_delay) minutes after the previous level."""
 
     tier: int
-    delay_minutes: int
-    critical_delay_minutes: int
+    delay_minutes: float
+    critical_delay_minutes: float
 
     def delay(self, severity: str) -> timedelta:
         """The wait before this level for an alert of severity."""
@@ -51,29 +59,34 @@ class Policy:
     """Escalation levels and the repeat interval after the last one (0: no repeats)."""
 
     levels: tuple[Level, ...]
-    repeat_minutes: int = 15
-    critical_repeat_minutes: int = 5
+    repeat_minutes: float = 15
+    critical_repeat_minutes: float = 5
 
     def __post_init__(self) -> None:
         if not self.levels:
             raise PolicyError("an escalation policy needs at least one level")
         for level in self.levels:
-            if level.tier < 1 or level.delay_minutes < 0 or level.critical_delay_minutes < 0:
-                raise PolicyError("tiers start at 1 and delays are never negative")
-        if self.repeat_minutes < 0 or self.critical_repeat_minutes < 0:
-            raise PolicyError("repeat intervals are never negative")
+            if level.tier < 1 or not _valid_minutes(
+                level.delay_minutes, level.critical_delay_minutes
+            ):
+                raise PolicyError("tiers start at 1 and delays are finite and never negative")
+        if not _valid_minutes(self.repeat_minutes, self.critical_repeat_minutes):
+            raise PolicyError("repeat intervals are finite and never negative")
 
     @classmethod
     def from_json(
-        cls, levels: Sequence[Mapping[str, Any]], repeat_minutes: int, critical_repeat_minutes: int
+        cls,
+        levels: Sequence[Mapping[str, Any]],
+        repeat_minutes: float,
+        critical_repeat_minutes: float,
     ) -> Policy:
-        """A policy from its SQL form (levels as a JSON list)."""
+        """A policy from its SQL form (levels as a JSON list; delays int or float minutes)."""
         return cls(
             tuple(
                 Level(
                     int(level["tier"]),
-                    int(level["delay_minutes"]),
-                    int(level.get("critical_delay_minutes", level["delay_minutes"])),
+                    float(level["delay_minutes"]),
+                    float(level.get("critical_delay_minutes", level["delay_minutes"])),
                 )
                 for level in levels
             ),

@@ -141,8 +141,9 @@ class LevelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tier: int = Field(ge=1, le=9)
-    delay_minutes: int = Field(ge=0, le=24 * 60)
-    critical_delay_minutes: int = Field(ge=0, le=24 * 60)
+    #: Fractional minutes are allowed (0.5 = 30 s); the scheduler ticks once a second.
+    delay_minutes: float = Field(ge=0, le=24 * 60, allow_inf_nan=False)
+    critical_delay_minutes: float = Field(ge=0, le=24 * 60, allow_inf_nan=False)
 
 
 class PolicyWrite(BaseModel):

@@ -573,7 +573,7 @@ def save_policy(
     *,
     policy_id: int | None,
     name: str,
-    levels: list[dict[str, int]],
+    levels: list[dict[str, float]],
     repeat_minutes: int,
     critical_repeat_minutes: int,
     is_default: bool,

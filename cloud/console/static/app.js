@@ -161,7 +161,7 @@
     ack.hidden = alert.state !== "open";
     const resolve = item.querySelector(".resolve");
     resolve.textContent = t("alert.resolve");
-    resolve.hidden = alert.state === "resolved";
+    item.querySelector(".actions").hidden = alert.state === "resolved";
     const act = (verb) => async () => {
       ack.disabled = resolve.disabled = true;
       try {
@@ -209,14 +209,18 @@
   // --- patient page ----------------------------------------------------------------------
   async function showPatient(patientId) {
     state.patient = await api(`/api/v1/console/patients/${patientId}`);
+    renderPatientHeader();
+    renderMeters();
+    await renderPatientAlerts(true);
+    await renderCharts();
+  }
+
+  function renderPatientHeader() {
     const p = state.patient;
     $("patient-name").textContent = p.name;
     const meta = [p.mrn, t("patient.born", { date: p.birth_date })];
     if (p.ward) meta.push(t("patient.ward", { name: p.ward.name }));
     $("patient-meta").textContent = meta.join(" · ");
-    renderMeters();
-    await renderPatientAlerts(true);
-    await renderCharts();
   }
 
   function renderMeters() {
@@ -319,7 +323,7 @@
     if ($("live").dataset.state) setLive($("live").dataset.state === "on");
     show(document.querySelector(".view:not([hidden])")?.id.replace("view-", "") || "login");
     renderAlerts();
-    if (state.patient) { renderMeters(); renderPatientAlerts(); renderCharts(); }
+    if (state.patient) { renderPatientHeader(); renderMeters(); renderPatientAlerts(); renderCharts(); }
   }
 
   async function main() {

@@ -3,7 +3,9 @@
 // threshold bands (the point of the chart) are first-class.
 "use strict";
 const TrendChart = (() => {
-  const W = 640, H = 240, M = { left: 44, right: 12, top: 12, bottom: 28 };
+  // About the width a chart gets on the page, so SVG text keeps its CSS size.
+  const W = 500, H = 240, M = { left: 40, right: 10, top: 10, bottom: 26 };
+  const LABEL_HEIGHT = 14;
   const NS = "http://www.w3.org/2000/svg";
 
   function el(name, attrs, text) {
@@ -34,7 +36,9 @@ const TrendChart = (() => {
     for (const band of options.bands) {
       const top = py(Math.min(band.to, yMax)), bottom = py(Math.max(band.from, yMin));
       svg.append(el("rect", { x: M.left, y: top, width: W - M.left - M.right, height: Math.max(bottom - top, 0), class: `band ${band.cls}` }));
-      svg.append(el("text", { x: W - M.right - 4, y: top + 12, class: `band-label ${band.cls}`, "text-anchor": "end" }, band.label));
+      // A band too thin for its label (glucose 3.0–3.9) is labelled just above its top.
+      const y = bottom - top >= LABEL_HEIGHT ? top + LABEL_HEIGHT - 2 : top - 3;
+      svg.append(el("text", { x: W - M.right - 4, y, class: `band-label ${band.cls}`, "text-anchor": "end" }, band.label));
     }
     for (const tick of niceTicks(yMin, yMax, 5)) {
       svg.append(el("line", { x1: M.left, x2: W - M.right, y1: py(tick), y2: py(tick), class: "grid" }));

@@ -286,6 +286,8 @@ class TestStale:
         assert finding.rule_id is RuleId.STALE_BLOOD_PRESSURE
         assert finding.last_reading_at == T0
         assert finding.overdue_since == T0 + timedelta(hours=26)
+        expected = T0.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        assert finding.breach().message_en == f"No blood pressure reading since {expected}"
 
     def test_glucose_four_times_a_day(self) -> None:
         schedule = self.schedule("glucose", readings_per_day=4, grace=timedelta(hours=6))
@@ -299,7 +301,11 @@ class TestStale:
         assert stale_patients({}, [schedule], T0 + timedelta(hours=25)) == []
         (finding,) = stale_patients({}, [schedule], T0 + timedelta(hours=27))
         assert finding.last_reading_at is None
-        assert "never" in finding.breach().message_en
+        breach = finding.breach()
+        assert (breach.message_en, breach.message_zh) == (
+            "No blood pressure reading yet",
+            "尚无血压读数",
+        )
 
     def test_disabled_schedule_is_never_stale(self) -> None:
         schedule = self.schedule(enabled=False)

@@ -121,12 +121,24 @@ def test_escalation_policies_and_ward_assignment(api: ApiHarness) -> None:
         ).status_code
         == 422
     )
+    half_minute = [{"tier": 1, "delay_minutes": 0, "critical_delay_minutes": 0},
+                   {"tier": 2, "delay_minutes": 0.5, "critical_delay_minutes": 0.25}]  # fmt: skip
     replaced = api.client.put(
         f"/api/v1/escalation-policies/{policy_id}",
-        json={**policy, "repeat_minutes": 30},
+        json={**policy, "repeat_minutes": 30, "levels": half_minute},
         headers=admin,
     )
+    assert replaced.status_code == 200, replaced.text
     assert replaced.json()["repeat_minutes"] == 30
+    assert replaced.json()["levels"][1]["critical_delay_minutes"] == 0.25
+    bad = [{**half_minute[1], "delay_minutes": -1}]
+    assert (
+        api.client.put(
+            f"/api/v1/escalation-policies/{policy_id}", json={**policy, "levels": bad},
+            headers=admin,
+        ).status_code
+        == 422
+    )  # fmt: skip
     ward = api.client.post(
         "/api/v1/wards",
         json={"name": "Endo", "timezone": "Europe/Berlin", "escalation_policy_id": policy_id},

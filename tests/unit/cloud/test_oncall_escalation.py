@@ -67,3 +67,20 @@ def test_retries_back_off_then_give_up() -> None:
     assert retry_at(1, T0) == T0 + RETRY_DELAYS[0]
     assert retry_at(len(RETRY_DELAYS), T0) == T0 + RETRY_DELAYS[-1]
     assert retry_at(len(RETRY_DELAYS) + 1, T0) is None
+
+
+def test_fractional_minutes_give_second_delays() -> None:
+    policy = Policy.from_json(
+        [{"tier": 1, "delay_minutes": 0}, {"tier": 2, "delay_minutes": 2.5,
+                                           "critical_delay_minutes": 0.05}],
+        0.5,
+        0.25,
+    )  # fmt: skip
+    assert first_step(policy, "critical", T0).next_at == T0 + timedelta(seconds=3)
+    assert first_step(policy, "warning", T0).next_at == T0 + timedelta(seconds=150)
+    assert next_step(policy, "critical", 2, T0).next_at == T0 + timedelta(seconds=15)
+    for bad in (float("nan"), float("inf"), -0.01):
+        with pytest.raises(PolicyError):
+            Policy(levels=(Level(1, 0, bad),))
+        with pytest.raises(PolicyError):
+            Policy(levels=(Level(1, 0, 0),), repeat_minutes=bad)
