@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install and check what the test suite needs on a Debian machine: the Mosquitto broker and
-# clients, VictoriaMetrics (tests start their own instances on free ports) and a PostgreSQL
-# server on 127.0.0.1:5432 (the machine's own, started here if it is installed but stopped).
+# clients, VictoriaMetrics and CUPS (tests start their own instances on free ports), the CJK
+# font of the kiosk's report PDFs and a PostgreSQL server on 127.0.0.1:5432 (the machine's own,
+# started here if it is installed but stopped).
 set -euo pipefail
 
 need=()
@@ -11,6 +12,11 @@ command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
 command -v pg_ctlcluster >/dev/null || need+=(postgresql)
 # The console's browser test drives Debian's chromium through Playwright (no browser download).
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# Kiosk printing: the tests run their own cupsd (tests/fixtures/cups.py), so no system CUPS is
+# started. "cups" holds the socket:// backend and pulls in cupsd and the lp/lpadmin clients;
+# report PDFs embed WenQuanYi Micro Hei.
+[ -x /usr/lib/cups/backend/socket ] && command -v lp >/dev/null || need+=(cups)
+[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
