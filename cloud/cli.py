@@ -245,3 +245,98 @@ def schema_export(
 
 if __name__ == "__main__":
     app()
+
+
+# --- caredge mqtt: Mosquitto accounts and ACLs from the registry -------------------------
+
+mqtt_app = typer.Typer(
+    help="Mosquitto password file and ACL from the database (CAREDGE_MQTT_PASSWORD_FILE …).",
+    no_args_is_help=True,
+)
+app.add_typer(mqtt_app, name="mqtt")
+
+
+@mqtt_app.command("provision")
+def mqtt_provision(
+    reload_pid: Annotated[
+        int | None, typer.Option(help="Send SIGHUP to this Mosquitto process afterwards.")
+    ] = None,
+    password_file: Annotated[
+        Path | None, typer.Option(help="Default CAREDGE_MQTT_PASSWORD_FILE.")
+    ] = None,
+    acl_file: Annotated[Path | None, typer.Option(help="Default CAREDGE_MQTT_ACL_FILE.")] = None,
+) -> None:
+    """Write Mosquitto's password and ACL files for every gateway, nurse device and service."""
+    from cloud.db import make_engine, make_sessionmaker
+    from cloud.mqtt_admin.provision import ProvisionError, provision
+    from cloud.mqtt_admin.settings import MqttAdminSettings
+
+    overrides = {"password_file": password_file, "acl_file": acl_file}
+    admin = MqttAdminSettings(**{k: v for k, v in overrides.items() if v is not None})
+    engine = make_engine(get_settings().database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            made = provision(session, admin, reload_pid=reload_pid)
+    except ProvisionError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    finally:
+        engine.dispose()
+    typer.echo(
+        f"wrote {admin.password_file} and {admin.acl_file}: {made.count('gateway')} gateways, "
+        f"{made.count('nurse')} nurse devices, {made.count('service')} services"
+        + (f"; Mosquitto {reload_pid} reloading" if reload_pid is not None else "")
+    )
+    for reason in made.skipped:
+        typer.echo(f"left out: {reason}", err=True)
+
+
+@mqtt_app.command("rotate")
+def mqtt_rotate(
+    gateway_id: Annotated[str, typer.Argument(help="The gateway whose password changes.")],
+    password_stdin: Annotated[
+        bool, typer.Option(help="Read the new password from stdin instead of generating one.")
+    ] = False,
+) -> None:
+    """Give a gateway a new MQTT password (printed once); then run `caredge mqtt provision`."""
+    import sys
+
+    from cloud.db import make_engine, make_sessionmaker, transaction
+    from cloud.errors import NotFoundError
+    from cloud.mqtt_admin.rotation import rotate_gateway_password
+
+    given = sys.stdin.readline().strip() if password_stdin else None
+    engine = make_engine(get_settings().database_url)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            password = rotate_gateway_password(
+                session, gateway_id=gateway_id, actor="cli", password=given
+            )
+    except (NotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    finally:
+        engine.dispose()
+    typer.echo(password if not password_stdin else f"gateway {gateway_id}: password set")
+
+
+@mqtt_app.command("nurse-password")
+def mqtt_nurse_password(
+    nurse_id: Annotated[int, typer.Argument(help="The nurse whose device is being set up.")],
+) -> None:
+    """Print the MQTT username and password of a nurse's device (from CAREDGE_MQTT_NURSE_KEY)."""
+    from cloud.mqtt_admin.accounts import nurse_username
+    from cloud.mqtt_admin.nurse_credentials import nurse_password
+    from cloud.mqtt_admin.settings import MqttAdminSettings
+
+    key = MqttAdminSettings().nurse_key.get_secret_value()
+    try:
+        password = nurse_password(key, nurse_id)
+    except ValueError as exc:
+        typer.echo(f"error: CAREDGE_MQTT_NURSE_KEY: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo(f"username {nurse_username(nurse_id)}\npassword {password}")
+
+
+if __name__ == "__main__":
+    app()

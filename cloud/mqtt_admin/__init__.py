@@ -1,0 +1,1 @@
+"""Mosquitto administration: accounts, ACLs and provisioning from the caredge registry."""
