@@ -20,9 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.alerts import lifecycle, service
-from cloud.alerts.lifecycle import ClearPolicy, Transition
+from cloud.alerts.lifecycle import AlertStatus, ClearPolicy, Transition
 from cloud.alerts.models import Alert, PatientLastReading
-from cloud.alerts.rules import AnyReading, GlucosePoint, evaluate
+from cloud.alerts.rules import AnyReading, GlucosePoint, RuleId, evaluate
 from cloud.alerts.service import AlertChange, change_of
 from cloud.db import dialect_insert
 from cloud.errors import CloudError
@@ -65,15 +65,17 @@ def last_values(session: Session, *, patient_ids: Sequence[int]) -> LastValues:
 
 def _save_last_values(session: Session, values: LastValues) -> None:
     """Upsert the newest values in one statement; an older value never overwrites a newer one
-    (another worker may have stored a newer reading meanwhile)."""
+    (another worker may have stored a newer reading meanwhile). Core, not the ORM's bulk
+    path: no object is involved and the ORM's per-row bookkeeping is the cost of it."""
     if not values:
         return
     insert = dialect_insert(session.get_bind().dialect.name)
-    statement = insert(PatientLastReading)
+    table = PatientLastReading.__table__
+    statement = insert(table)
     statement = statement.on_conflict_do_update(
         index_elements=["patient_id", "kind"],
         set_={"measured_at": statement.excluded.measured_at, "value": statement.excluded.value},
-        where=PatientLastReading.measured_at < statement.excluded.measured_at,
+        where=table.c.measured_at < statement.excluded.measured_at,
     )
     session.execute(
         statement,
@@ -96,6 +98,11 @@ def evaluate_readings(
     Opens, attaches to and auto-resolves alerts, audits the transitions and queues the first
     notifications of new alerts; returns what changed, in reading time order. The caller's
     transaction commits.
+
+    The common reading breaches nothing and meets no active alert of its patient: it costs
+    the rule evaluation and a few dictionary look-ups, no SQL and no ORM attribute. The
+    lifecycle of each active alert runs on its pure status, loaded once per batch; the row
+    changes only when the status does.
     """
     owned = sorted(
         ((reading, patient_id) for reading, patient_id in readings if patient_id is not None),
@@ -104,7 +111,7 @@ def evaluate_readings(
     if not owned:
         return []
     patient_ids = sorted({patient_id for _, patient_id in owned})
-    active = service.active_alerts(session, patient_ids=patient_ids)
+    alerts = _ActiveAlerts(service.active_alerts(session, patient_ids=patient_ids))
     thresholds = service.thresholds_of(session, patient_ids=patient_ids)
     last = last_values(session, patient_ids=patient_ids)
     changed_last: LastValues = {}
@@ -112,46 +119,49 @@ def evaluate_readings(
     opened: list[Alert] = []
     resolved: list[Alert] = []
     for reading, patient_id in owned:
+        measured_at = reading.measured_at
         previous_glucose = None
-        previous = last.get((patient_id, "glucose")) if reading.kind == "glucose" else None
-        if previous is not None and previous[0] < reading.measured_at:
-            previous_glucose = GlucosePoint(previous[0], previous[1])
+        if reading.kind == "glucose":
+            previous = last.get((patient_id, "glucose"))
+            if previous is not None and previous[0] < measured_at:
+                previous_glucose = GlucosePoint(previous[0], previous[1])
         evaluation = evaluate(reading, thresholds[patient_id], previous_glucose=previous_glucose)
         if not evaluation.relevant:
             continue
         key = (patient_id, reading.kind)
-        if key not in last or last[key][0] < reading.measured_at:
-            last[key] = changed_last[key] = (reading.measured_at, primary_value(reading))
+        newest = last.get(key)
+        if newest is None or newest[0] < measured_at:
+            last[key] = changed_last[key] = (measured_at, primary_value(reading))
         for breach in evaluation.breaches:
-            alert = active.get((patient_id, breach.rule_id.value))
+            alert = alerts.get(patient_id, breach.rule_id)
             if alert is None:
                 alert = service.create_alert(session, patient_id=patient_id, breach=breach, now=now)
                 if alert is None:  # another worker opened it a moment ago: attach to theirs
-                    active.update(service.active_alerts(session, patient_ids=[patient_id]))
-                    alert = active.get((patient_id, breach.rule_id.value))
+                    alerts.reload(service.active_alerts(session, patient_ids=[patient_id]))
+                    alert = alerts.get(patient_id, breach.rule_id)
                     if alert is None:  # ... and it is resolved already: the batch is retried
                         raise ConcurrentAlertError(patient_id, breach.rule_id.value)
                 else:
-                    active[(patient_id, breach.rule_id.value)] = alert
+                    alerts.add(alert)
                     opened.append(alert)
                     events.append((alert, Transition.OPENED))
             else:
                 events.append((alert, Transition.ATTACHED))
             service.attach_reading(session, alert=alert, reading=reading, breach=breach, now=now)
-        for rule_id in evaluation.clear:
-            alert = active.get((patient_id, rule_id.value))
-            if alert is None:
-                continue
-            status, transition = lifecycle.on_clear(
-                service.status_of(alert), measured_at=reading.measured_at, policy=clear_policy
+            alerts.row_changed(alert)
+        for alert in alerts.cleared_by(patient_id, evaluation.clear):
+            status = alerts.status(alert)
+            new_status, transition = lifecycle.on_clear(
+                status, measured_at=measured_at, policy=clear_policy
             )
             if transition is Transition.AUTO_RESOLVED:
-                service.apply_status(alert, status, now=now)
-                del active[(patient_id, rule_id.value)]
+                service.apply_status(alert, new_status, now=now)
+                alerts.remove(alert)
                 resolved.append(alert)
                 events.append((alert, Transition.AUTO_RESOLVED))
-            else:
-                alert.clear_since = status.clear_since
+            elif new_status is not status:
+                alert.clear_since = new_status.clear_since
+                alerts.set_status(alert, new_status)
     _save_last_values(session, changed_last)
     session.flush()  # new alerts get their ids
     for alert in opened:
@@ -161,3 +171,57 @@ def evaluate_readings(
         session, alerts=[alert for alert in opened if alert.active_rule_id is not None], now=now
     )
     return [change_of(alert, transition, now) for alert, transition in events]
+
+
+class _ActiveAlerts:
+    """The batch's active alerts by patient and rule, with their lifecycle status.
+
+    A status is read from its row once and then follows the pure lifecycle; whoever changes
+    the row otherwise (attaching a reading) calls :meth:`row_changed`.
+    """
+
+    def __init__(self, rows: dict[tuple[int, str], Alert]) -> None:
+        self._by_patient: dict[int, dict[str, Alert]] = {}
+        self._statuses: dict[int, AlertStatus] = {}
+        self.reload(rows)
+
+    def reload(self, rows: dict[tuple[int, str], Alert]) -> None:
+        """Add (or replace) the given active rows."""
+        for alert in rows.values():
+            self.add(alert)
+
+    def add(self, alert: Alert) -> None:
+        """A row that is active now."""
+        self._by_patient.setdefault(alert.patient_id, {})[alert.rule_id] = alert
+        self._statuses.pop(id(alert), None)
+
+    def get(self, patient_id: int, rule_id: str) -> Alert | None:
+        """The patient's active alert of rule_id, if any."""
+        return self._by_patient.get(patient_id, {}).get(rule_id)
+
+    def cleared_by(self, patient_id: int, clear: frozenset[RuleId]) -> list[Alert]:
+        """The patient's active alerts whose rule a reading shows in range."""
+        rows = self._by_patient.get(patient_id)
+        if not rows:
+            return []
+        return [alert for rule_id, alert in rows.items() if rule_id in clear]
+
+    def status(self, alert: Alert) -> AlertStatus:
+        """The lifecycle status of an active row."""
+        status = self._statuses.get(id(alert))
+        if status is None:
+            status = self._statuses[id(alert)] = service.status_of(alert)
+        return status
+
+    def set_status(self, alert: Alert, status: AlertStatus) -> None:
+        """Remember status (already copied to the row)."""
+        self._statuses[id(alert)] = status
+
+    def row_changed(self, alert: Alert) -> None:
+        """The row changed outside the lifecycle cache: read its status again when needed."""
+        self._statuses.pop(id(alert), None)
+
+    def remove(self, alert: Alert) -> None:
+        """A row that is no longer active."""
+        del self._by_patient[alert.patient_id][alert.rule_id]
+        self._statuses.pop(id(alert), None)

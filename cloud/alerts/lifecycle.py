@@ -120,7 +120,8 @@ def on_clear(
 ) -> tuple[AlertStatus, Transition | None]:
     """An in-range reading: start or continue the clear streak; auto-resolve when it is long enough.
 
-    The alert resolves at the reading's time, so the resolution means "back in range since".
+    The alert resolves at the reading's time, so the resolution means "back in range since";
+    never before the alert opened (a reading measured earlier but delivered later).
     """
     if not alert.active:
         return alert, None
@@ -134,9 +135,11 @@ def on_clear(
             state=AlertState.RESOLVED,
             clear_since=since,
             resolved_by=SYSTEM_ACTOR,
-            resolved_at=measured_at,
+            resolved_at=max(measured_at, alert.opened_at),
             auto_resolved=True,
         ), Transition.AUTO_RESOLVED
+    if since == alert.clear_since:
+        return alert, None  # the streak goes on: nothing changed (the common case)
     return dataclasses.replace(alert, clear_since=since), None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from cloud.devices.bindings import Binding, owner_at
 from protocol.envelope import BloodPressureReading, GlucoseReading, PayloadError, decode_reading
@@ -18,9 +19,12 @@ Key = tuple[str, str, int]
 AnyReading = BloodPressureReading | GlucoseReading
 
 
-@dataclass(frozen=True)
-class Inbound:
-    """One MQTT message as received: enough to process, dead-letter and acknowledge it."""
+class Inbound(NamedTuple):
+    """One MQTT message as received: enough to process, dead-letter and acknowledge it.
+
+    A named tuple: paho's network thread builds one per message, in about a third of the
+    time a frozen dataclass takes, and every microsecond there is taken from paho itself.
+    """
 
     topic: str
     payload: bytes

@@ -64,10 +64,10 @@ def record_batch(
                     patient_id,
                     reading.kind,
                     reading.measured_at,
-                    received_at,
                 )
                 for reading, patient_id in accepted
             ],
+            received_at=received_at,
         )
     for item in rejected:
         add_dead_letter(
@@ -94,27 +94,33 @@ _LEDGER_COLUMNS = (
 )
 
 
-def _insert_ledger_rows(session: Session, rows: Sequence[tuple[object, ...]]) -> None:
-    """Insert ledger rows (values in ``_LEDGER_COLUMNS`` order), ignoring known keys.
+def _insert_ledger_rows(
+    session: Session, rows: Sequence[tuple[object, ...]], *, received_at: datetime
+) -> None:
+    """Insert ledger rows (values in ``_LEDGER_COLUMNS`` order but the last, ``received_at``,
+    which the batch shares), ignoring known keys.
 
     As few multi-row ``INSERT … VALUES (…), (…)`` statements as the driver's parameter limit
     allows (one per batch on SQLite 3.32+ and PostgreSQL), rather than an ``executemany``: the
     sqlite3 driver steps once per row of an executemany and releases the GIL around each
     step; with paho's thread busy, taking it back a thousand times per batch made the ledger
     insert several times slower in the ingest benchmark. Values go through the columns' own
-    bind processors, so they are stored as SQLAlchemy stores them.
+    bind processors, so they are stored as SQLAlchemy stores them; ``received_at`` once.
     """
     dialect = session.get_bind().dialect
-    processors = _bind_processors(dialect)
+    *processors, process_received = _bind_processors(dialect)
+    shared = received_at if process_received is None else process_received(received_at)
     per_statement = max(1, dialect.insertmanyvalues_max_parameters // len(_LEDGER_COLUMNS))
     connection = session.connection()
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
-        parameters = [
-            value if process is None else process(value)
-            for row in chunk
-            for value, process in zip(row, processors, strict=True)
-        ]
+        parameters: list[object] = []
+        for row in chunk:
+            parameters += [
+                value if process is None else process(value)
+                for value, process in zip(row, processors, strict=True)
+            ]
+            parameters.append(shared)
         connection.exec_driver_sql(_ledger_insert_sql(dialect, len(chunk)), tuple(parameters))
 
 

@@ -69,6 +69,7 @@ class IngestWorker:
         self._prepared: queue.Queue[tuple[list[Inbound], Triage | None] | None] = queue.Queue(1)
         self._triage_lock = threading.Lock()
         self._tsdb_writer = ThreadPoolExecutor(1, thread_name_prefix="ingest-tsdb")
+        self._sql_locks_database = _locks_whole_database(session_factory)
         self._pending: set[Key] = set()
         self._stopping = threading.Event()
         self._connected = threading.Event()
@@ -313,11 +314,14 @@ class IngestWorker:
 
         Nothing commits before the time-series write returned (durable). A store that uses
         no SQL database writes on the ``ingest-tsdb`` thread meanwhile this one inserts the
-        ledger rows into the still open transaction, so the two waits overlap.
+        ledger rows into the still open transaction, so the two waits overlap; except on
+        SQLite, whose write transaction locks the whole database: held while waiting for the
+        time-series server, it would stall every other writer (another ingest worker on the
+        shared subscription, the API, the scheduler) for that long.
         """
         points = [ReadingPoint.from_reading(reading, owner) for reading, owner in result.accepted]
         written = self._tsdb_writer.submit(self._store.write, points)
-        if not self._store.writes_outside_sql:
+        if not self._store.writes_outside_sql or self._sql_locks_database:
             written.result()
         now = utcnow()
         last_seen = self._last_seen.due((reading for reading, _ in result.accepted), now)
@@ -379,3 +383,9 @@ class IngestWorker:
                     self.stats.add(stale_acks_skipped=1)
                     continue
                 self._client.ack(message.mid, message.qos)
+
+
+def _locks_whole_database(factory: sessionmaker[Session]) -> bool:
+    """True when factory's database has one write lock for everything (SQLite)."""
+    bind = factory.kw.get("bind")
+    return bind is not None and bind.dialect.name == "sqlite"

@@ -14,7 +14,7 @@ from cloud.db import make_engine, make_sessionmaker, transaction
 from cloud.deadletters.models import DeadLetter
 from cloud.ingest.pipeline import Inbound
 from cloud.ingest.repository import record_batch
-from cloud.ingest.worker import IngestWorker
+from cloud.ingest.worker import IngestWorker, _locks_whole_database
 from cloud.migrate import upgrade
 from cloud.readings.models import ReadingKey
 from cloud.settings import Settings
@@ -262,3 +262,10 @@ def test_a_crisis_reading_opens_an_alert_in_the_stream(tmp_path: Path, mosquitto
         "open",
     )
     assert worker.stats.snapshot()["alert_errors"] == 0
+
+
+def test_only_sqlite_is_locked_as_a_whole() -> None:
+    """On SQLite the worker waits for the time-series write before its ledger transaction."""
+    sqlite = make_sessionmaker(make_engine("sqlite:///:memory:"))
+    postgres = make_sessionmaker(make_engine("postgresql+psycopg://u@127.0.0.1:1/x"))
+    assert _locks_whole_database(sqlite) and not _locks_whole_database(postgres)

@@ -185,6 +185,38 @@ def test_hysteresis_needs_thirty_minutes_in_range(world: World) -> None:
     assert [a.state for a in world.alerts()] == ["resolved", "open"]
 
 
+def test_one_batch_follows_the_lifecycle_reading_by_reading(world: World) -> None:
+    """Within one batch a breach ends a clear streak begun earlier in the same batch, and the
+    alert resolves at the first reading thirty minutes into the new streak."""
+    pid = world.patient("P1")
+    minute = timedelta(minutes=1)
+    values = ((0, 3.5), (10, 5.0), (20, 5.2), (25, 3.6), (40, 5.5), (60, 5.4), (71, 5.6))
+    batch = [(world.glucose("P1", at(1) + m * minute, v), pid) for m, v in values]
+    changes = world.evaluate(batch[::-1], at(3))  # the engine orders by measurement time
+    assert [c.transition for c in changes] == [
+        Transition.OPENED, Transition.ATTACHED, Transition.AUTO_RESOLVED,
+    ]  # fmt: skip
+    (alert,) = world.alerts()
+    assert (alert.state, alert.readings_count) == ("resolved", 2)
+    assert alert.clear_since == at(1) + 40 * minute
+    # back in range at 02:11, but the batch arrived (and the alert opened) at 03:00: an alert
+    # never resolves before it opened
+    assert alert.resolved_at == alert.opened_at == at(3)
+    assert alert.last_reading_at == at(1) + 25 * minute
+
+
+def test_a_clear_streak_spanning_batches_is_kept_in_the_row(world: World) -> None:
+    pid = world.patient("P1")
+    minute = timedelta(minutes=1)
+    world.evaluate([(world.glucose("P1", at(1), 3.5), pid)], at(1))
+    world.evaluate([(world.glucose("P1", at(1) + 10 * minute, 5.0), pid)], at(2))
+    world.evaluate([(world.glucose("P1", at(1) + 20 * minute, 5.0), pid)], at(2))
+    (alert,) = world.alerts()
+    assert alert.state == "open" and alert.clear_since == at(1) + 10 * minute
+    changes = world.evaluate([(world.glucose("P1", at(1) + 40 * minute, 5.0), pid)], at(2))
+    assert [c.transition for c in changes] == [Transition.AUTO_RESOLVED]
+
+
 def test_per_patient_override_changes_what_alerts(world: World) -> None:
     relaxed, default = world.patient("P1"), world.patient("P2")
     with transaction(world.sessions) as session:

@@ -78,6 +78,14 @@ def test_a_breach_restarts_the_clear_streak() -> None:
     assert transition is Transition.AUTO_RESOLVED
 
 
+def test_a_continuing_clear_streak_returns_the_same_status() -> None:
+    started, _ = on_clear(opened(), measured_at=minutes(10), policy=POLICY)
+    same, transition = on_clear(started, measured_at=minutes(20), policy=POLICY)
+    assert transition is None and same is started  # the engine writes the row only on change
+    earlier, _ = on_clear(started, measured_at=minutes(5), policy=POLICY)
+    assert earlier is not started and earlier.clear_since == minutes(5)
+
+
 def test_a_single_in_range_reading_does_not_clear_a_clinical_alert() -> None:
     status, transition = on_clear(opened(), measured_at=minutes(600), policy=POLICY)
     assert transition is None and status.state is AlertState.OPEN
@@ -87,6 +95,14 @@ def test_late_older_readings_never_clear() -> None:
     status, _ = on_breach(opened(), measured_at=minutes(60))
     status, transition = on_clear(status, measured_at=minutes(30), policy=POLICY)
     assert transition is None and status.clear_since is None
+
+
+def test_a_reading_measured_before_a_stale_alert_opened_resolves_it_no_earlier() -> None:
+    stale = Breach(RuleId.STALE_GLUCOSE, Severity.WARNING, Category.DATA, "en", "zh", None)
+    status, _ = open_alert(1, stale, measured_at=None, now=minutes(30))
+    status, transition = on_clear(status, measured_at=minutes(20), policy=POLICY)
+    assert transition is Transition.AUTO_RESOLVED
+    assert status.resolved_at == minutes(30)
 
 
 def test_device_alerts_resolve_on_the_first_good_reading() -> None:
