@@ -27,6 +27,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(schema_app, name="schema")
 app.add_typer(gateway_app, name="gateway")
+wayfinding_app = typer.Typer(
+    help="Indoor wayfinding: simulate phone walks, evaluate positioning.", no_args_is_help=True
+)
+app.add_typer(wayfinding_app, name="wayfinding")
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "protocol" / "schema"
 
@@ -340,3 +344,68 @@ def mqtt_nurse_password(
 
 if __name__ == "__main__":
     app()
+
+
+@wayfinding_app.command("simulate-walk")
+def wayfinding_simulate_walk(
+    origin: Annotated[str, typer.Option("--from", help="Kiosk or place id to start at")],
+    destination: Annotated[str, typer.Option("--to", help="Place id to walk to")],
+    out: Annotated[Path, typer.Option(help="Walk file to write (JSON lines)")],
+    map_path: Annotated[
+        Path | None, typer.Option("--map", help="Map file (default: the sample hospital)")
+    ] = None,
+    accessible: Annotated[bool, typer.Option(help="Take the lift, never the stairs")] = False,
+    sigma: Annotated[float, typer.Option(help="RSSI noise σ in dB")] = 4.0,
+    dropout: Annotated[float, typer.Option(help="Share of adverts lost")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 0,
+) -> None:
+    """Walk a simulated phone along a route; write what it hears and where it truly is."""
+    from firmware_sim.walks import WalkParams, simulate_walk, write_walk
+    from wayfinding.errors import WayfindingError
+    from wayfinding.mapfile import SAMPLE_MAP, load_map
+
+    try:
+        hospital = load_map(map_path or SAMPLE_MAP)
+        header, samples = simulate_walk(
+            hospital,
+            origin,
+            destination,
+            accessible=accessible,
+            params=WalkParams(sigma_db=sigma, dropout=dropout),
+            seed=seed,
+        )
+    except WayfindingError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    write_walk(out, header, samples)
+    typer.echo(json.dumps({"walk": str(out), "samples": len(samples)}))
+
+
+@wayfinding_app.command("eval")
+def wayfinding_eval(
+    map_path: Annotated[Path, typer.Option("--map", help="Map file (YAML or JSON)")],
+    walk: Annotated[Path, typer.Option(help="Walk file (JSON lines, docs/wayfinding.md)")],
+    solver: Annotated[
+        str, typer.Option(help="caredge (particle filter), nearest or trilateration")
+    ] = "caredge",
+    seed: Annotated[int, typer.Option(help="Seed of the particle filter")] = 0,
+) -> None:
+    """Print JSON: median and p90 position error (m), floor and room accuracy of a walk."""
+    from edge.beacons import SOLVERS, make_solver, replay, score
+    from wayfinding.errors import WayfindingError
+    from wayfinding.mapfile import load_map
+    from wayfinding.walklog import read_walk
+
+    if solver not in SOLVERS:
+        raise typer.BadParameter(f"one of {', '.join(SOLVERS)}", param_hint="--solver")
+    try:
+        hospital = load_map(map_path)
+        with walk.open(encoding="utf-8") as lines:
+            _header, samples = read_walk(lines)
+    except OSError as exc:
+        raise typer.BadParameter(
+            f"cannot read {walk}: {exc.strerror}", param_hint="--walk"
+        ) from exc
+    except WayfindingError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    figures = score(hospital, replay(samples, make_solver(solver, hospital, seed=seed)))
+    typer.echo(json.dumps({"map": hospital.id, "solver": solver, **figures.as_dict()}))

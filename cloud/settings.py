@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     notify_mqtt_client_id: str = "caredge-notify-1"
     #: How often the API polls SQL for alert changes and console pages (seconds).
     console_poll_seconds: float = 0.075
+    #: The hospital map for wayfinding (format: docs/wayfinding.md); None: the sample hospital.
+    wayfinding_map: Path | None = None
 
     @model_validator(mode="after")
     def _defaults_and_secrets(self) -> Settings:

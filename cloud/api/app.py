@@ -25,6 +25,7 @@ from cloud.patients.router import router as patients_router
 from cloud.readings.router import router as readings_router
 from cloud.settings import Settings
 from cloud.tsdb.base import ReadingStore
+from cloud.wayfinding.router import router as wayfinding_router
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ def create_app(
         deadletters_router,
         alerts_router,
         oncall_router,
+        wayfinding_router,
     ):
         app.include_router(router)
     install_console(app)

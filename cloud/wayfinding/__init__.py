@@ -1,0 +1,1 @@
+"""Wayfinding over HTTP: routes, directions and floor plans from the hospital map (public)."""
