@@ -234,6 +234,63 @@ def users_create(
     typer.echo(f"created {checked_role.value} {username}")
 
 
+@app.command()
+def seed(
+    demo: Annotated[bool, typer.Option("--demo", help="Fill a realistic demo hospital.")] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Also write the kiosk token, patients and QR codes to this JSON file."),
+    ] = None,
+) -> None:
+    """Migrate CAREDGE_DATABASE_URL and fill it with demo departments, patients, a kiosk …"""
+    from cloud.db import make_engine, make_sessionmaker, transaction, utcnow
+    from cloud.errors import ConflictError
+    from cloud.hospital.demo_seed import seed_demo
+    from cloud.migrate import upgrade
+
+    if not demo:
+        raise typer.BadParameter("only --demo seeding exists", param_hint="--demo")
+    settings = get_settings()
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            made = seed_demo(
+                session,
+                now=utcnow(),
+                zone=settings.hospital_zone,
+                secret=settings.secret_key.get_secret_value(),
+            )
+    except ConflictError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from None
+    finally:
+        engine.dispose()
+    typer.echo(f"kiosk {made.kiosk_name} device token (shown once): {made.kiosk_token}")
+    typer.echo("patients (number, name, date of birth):")
+    for number, name, birth in made.patients:
+        typer.echo(f"  {number}  {name}  {birth.isoformat()}")
+    typer.echo("appointments (id, patient number, local start, department, QR code text):")
+    for appointment_id, number, starts, department, code in made.appointments:
+        typer.echo(f"  {appointment_id:3}  {number}  {starts}  {department:5} {code}")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        document = {
+            "kiosk": {"name": made.kiosk_name, "device_token": made.kiosk_token},
+            "patients": [
+                {"patient_number": n, "name": name, "birth_date": b.isoformat()}
+                for n, name, b in made.patients
+            ],
+            "appointments": [
+                {"id": i, "patient_number": n, "starts": s, "department": d, "qr_code": c}
+                for i, n, s, d, c in made.appointments
+            ],
+        }
+        out.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        out.chmod(0o600)  # holds the kiosk's device token
+        typer.echo(f"wrote {out}")
+
+
 @schema_app.command("export")
 def schema_export(
     out: Annotated[Path, typer.Option(help="Folder for reading-v1.schema.json.")] = SCHEMA_DIR,
@@ -245,10 +302,6 @@ def schema_export(
     target = out / "reading-v1.schema.json"
     target.write_text(json.dumps(reading_json_schema(), indent=2, ensure_ascii=False) + "\n")
     typer.echo(f"wrote {target}")
-
-
-if __name__ == "__main__":
-    app()
 
 
 # --- caredge mqtt: Mosquitto accounts and ACLs from the registry -------------------------
@@ -342,10 +395,6 @@ def mqtt_nurse_password(
     typer.echo(f"username {nurse_username(nurse_id)}\npassword {password}")
 
 
-if __name__ == "__main__":
-    app()
-
-
 @wayfinding_app.command("simulate-walk")
 def wayfinding_simulate_walk(
     origin: Annotated[str, typer.Option("--from", help="Kiosk or place id to start at")],
@@ -409,3 +458,7 @@ def wayfinding_eval(
         raise typer.BadParameter(str(exc)) from exc
     figures = score(hospital, replay(samples, make_solver(solver, hospital, seed=seed)))
     typer.echo(json.dumps({"map": hospital.id, "solver": solver, **figures.as_dict()}))
+
+
+if __name__ == "__main__":
+    app()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +51,16 @@ class Settings(BaseSettings):
     console_poll_seconds: float = 0.075
     #: The hospital map for wayfinding (format: docs/wayfinding.md); None: the sample hospital.
     wayfinding_map: Path | None = None
+    #: The hospital's IANA time zone: appointment days and queue numbers follow its calendar.
+    hospital_timezone: str = "Asia/Shanghai"
+    #: The payment provider's pay page; bills link to it with ?bill=&amount=&currency= (empty: off).
+    payment_url: str = ""
+    #: Lifetime of a kiosk patient session token (the kiosk also wipes it when idle).
+    kiosk_session_minutes: int = 10
+    #: Failed kiosk identifications counted over this window for rate limiting.
+    kiosk_failure_window_minutes: int = 15
+    kiosk_max_failures_per_patient: int = 5
+    kiosk_max_failures_per_kiosk: int = 20
 
     @model_validator(mode="after")
     def _defaults_and_secrets(self) -> Settings:
@@ -62,7 +73,23 @@ class Settings(BaseSettings):
             raise ValueError("CAREDGE_WEBHOOK_SECRET must be set when CAREDGE_WEBHOOK_URL is")
         if not (self.tsdb_url == "sql" or self.tsdb_url.startswith(("http://", "https://"))):
             raise ValueError("CAREDGE_TSDB_URL must be 'sql' or an http(s):// URL")
+        try:
+            ZoneInfo(self.hospital_timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"CAREDGE_HOSPITAL_TIMEZONE: unknown time zone {exc}") from exc
+        if self.payment_url and not self.payment_url.startswith(("http://", "https://")):
+            raise ValueError("CAREDGE_PAYMENT_URL must be an http(s):// URL")
+        for name in ("kiosk_session_minutes", "kiosk_failure_window_minutes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"CAREDGE_{name.upper()} must be at least 1")
+        if self.kiosk_max_failures_per_patient < 1 or self.kiosk_max_failures_per_kiosk < 1:
+            raise ValueError("CAREDGE_KIOSK_MAX_FAILURES_* must be at least 1")
         return self
+
+    @property
+    def hospital_zone(self) -> ZoneInfo:
+        """The hospital's time zone."""
+        return ZoneInfo(self.hospital_timezone)
 
     @property
     def mqtt(self) -> MqttEndpoint:

@@ -15,14 +15,19 @@ from cloud.alerts.router import router as alerts_router
 from cloud.api import health
 from cloud.api.errors import install_error_handlers
 from cloud.auth.router import router as auth_router
+from cloud.billing.router import router as billing_router
 from cloud.console.router import install_console
 from cloud.db import make_engine, make_sessionmaker
 from cloud.deadletters.router import router as deadletters_router
 from cloud.devices.router import router as devices_router
+from cloud.hospital.router import router as hospital_router
+from cloud.kiosk.patient_router import router as kiosk_patient_router
+from cloud.kiosk.router import router as kiosk_router
 from cloud.notify.websocket import run_feed
 from cloud.oncall.router import router as oncall_router
 from cloud.patients.router import router as patients_router
 from cloud.readings.router import router as readings_router
+from cloud.reports.router import router as reports_router
 from cloud.settings import Settings
 from cloud.tsdb.base import ReadingStore
 from cloud.wayfinding.router import router as wayfinding_router
@@ -83,6 +88,11 @@ def create_app(
         deadletters_router,
         alerts_router,
         oncall_router,
+        hospital_router,
+        billing_router,
+        reports_router,
+        kiosk_router,
+        kiosk_patient_router,
         wayfinding_router,
     ):
         app.include_router(router)

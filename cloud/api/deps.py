@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import OAuth2PasswordBearer
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.auth import service as auth_service
 from cloud.auth.models import Role, User
 from cloud.auth.security import TokenError, decode_access_token
+from cloud.db import utcnow
+from cloud.kiosk import service as kiosk_service
+from cloud.kiosk.models import Kiosk, PatientSession
 from cloud.settings import Settings
 from cloud.tsdb.base import ReadingStore
 
@@ -102,3 +106,55 @@ def require_roles(*roles: Role) -> Callable[[User], User]:
 
 AdminUser = Annotated[User, Depends(require_roles(Role.ADMIN))]
 ClinicalUser = Annotated[User, Depends(require_roles(Role.ADMIN, Role.NURSE))]
+
+
+def get_now(request: Request) -> datetime:
+    """The current UTC time; tests set ``app.state.clock`` to travel in time."""
+    clock: Callable[[], datetime] | None = getattr(request.app.state, "clock", None)
+    return clock() if clock is not None else utcnow()
+
+
+NowDep = Annotated[datetime, Depends(get_now)]
+
+_kiosk_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="KioskDeviceToken",
+    description="The kiosk's device token (ckd_…), issued once when an admin registers it.",
+)
+_session_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="PatientSessionToken",
+    description="A patient session token (cps_…) from /api/v1/kiosk/identify/*.",
+)
+
+
+def get_kiosk(
+    session: SessionDep,
+    now: NowDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_kiosk_bearer)],
+) -> Kiosk:
+    """The active kiosk whose device token is presented; 401 otherwise."""
+    if credentials is None:
+        raise unauthorized("not authenticated: missing kiosk device token")
+    kiosk = kiosk_service.authenticate_kiosk(session, token=credentials.credentials, now=now)
+    if kiosk is None:
+        raise unauthorized("invalid or revoked kiosk device token")
+    return kiosk
+
+
+def get_patient_session(
+    session: SessionDep,
+    now: NowDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_session_bearer)],
+) -> PatientSession:
+    """The live patient session whose token is presented (at an active kiosk); 401 otherwise."""
+    if credentials is None:
+        raise unauthorized("not authenticated: missing patient session token")
+    try:
+        return kiosk_service.resolve_session(session, token=credentials.credentials, now=now)
+    except kiosk_service.SessionInvalidError as exc:
+        raise unauthorized(str(exc)) from exc
+
+
+CurrentKiosk = Annotated[Kiosk, Depends(get_kiosk)]
+KioskPatientSession = Annotated[PatientSession, Depends(get_patient_session)]

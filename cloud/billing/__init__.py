@@ -1,0 +1,1 @@
+"""Bills: itemised lines, insurance-covered and self-pay amounts, pay links."""

@@ -1,0 +1,1 @@
+"""The hospital: departments, clinicians, appointments, check-in and queue numbers."""

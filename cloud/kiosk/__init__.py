@@ -1,0 +1,1 @@
+"""Self-service kiosks: device tokens, patient identification and sessions, feedback."""

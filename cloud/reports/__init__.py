@@ -1,0 +1,1 @@
+"""Patient reports: lab panels, imaging text reports and their print history."""
