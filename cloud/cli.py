@@ -125,6 +125,57 @@ def sim(
     run_sim(scenario, port=port)
 
 
+@app.command()
+def kiosk(
+    api_url: Annotated[
+        str | None, typer.Option(help="Cloud API base URL (env CAREDGE_KIOSK_API_URL).")
+    ] = None,
+    kiosk_token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CAREDGE_KIOSK_TOKEN",
+            show_envvar=True,
+            help="Kiosk device token from `caredge seed --demo` or POST /api/v1/kiosks.",
+        ),
+    ] = None,
+    fullscreen: Annotated[
+        bool | None,
+        typer.Option("--fullscreen/--windowed", help="Fullscreen (default) or 1280x800."),
+    ] = None,
+    elder: Annotated[
+        bool | None, typer.Option("--elder/--no-elder", help="Start in elder (large text) mode.")
+    ] = None,
+    lang: Annotated[str | None, typer.Option(help="Start language: zh or en.")] = None,
+) -> None:
+    """Run the self-service kiosk (Kivy) against the cloud API; needs a display."""
+    import os
+
+    from pydantic import ValidationError
+
+    from kiosk.config import KioskConfig
+
+    given = {"api_url": api_url, "fullscreen": fullscreen, "elder": elder, "language": lang}
+    overrides: dict[str, object] = {k: v for k, v in given.items() if v is not None}
+    if kiosk_token is not None:
+        overrides["token"] = kiosk_token
+    try:
+        config = KioskConfig(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise typer.BadParameter("; ".join(e["msg"] for e in exc.errors())) from None
+    if not config.token.get_secret_value():
+        raise typer.BadParameter(
+            "no kiosk token: pass --kiosk-token or set CAREDGE_KIOSK_TOKEN "
+            "(`caredge seed --demo` prints one)",
+            param_hint="--kiosk-token",
+        )
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        typer.echo("no display (DISPLAY is unset): run it on the kiosk screen or under xvfb-run")
+        raise typer.Exit(code=2)
+    from kiosk.ui.run import run
+
+    run(config)
+
+
 @gateway_app.callback(invoke_without_command=True)
 def gateway(ctx: typer.Context) -> None:
     """Run the gateway daemon until Ctrl-C / SIGTERM (subcommand ``pair`` bonds a meter)."""

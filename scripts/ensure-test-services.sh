@@ -17,6 +17,12 @@ command -v pg_ctlcluster >/dev/null || need+=(postgresql)
 # report PDFs embed WenQuanYi Micro Hei.
 [ -x /usr/lib/cups/backend/socket ] && command -v lp >/dev/null || need+=(cups)
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
+# The kiosk's UI tests run the real Kivy app under Xvfb with Mesa's software OpenGL; elder mode
+# speaks through espeak-ng; Kivy's input provider wants libmtdev.
+command -v Xvfb >/dev/null || need+=(xvfb)
+[ -e /usr/lib/x86_64-linux-gnu/dri/swrast_dri.so ] || [ -e /usr/lib/aarch64-linux-gnu/dri/swrast_dri.so ] || need+=(libgl1-mesa-dri)
+command -v espeak-ng >/dev/null || need+=(espeak-ng)
+ldconfig -p | grep -q libmtdev.so.1 || need+=(libmtdev1)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
