@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv demo services lint format test test-unit test-integration bench clean
+.PHONY: venv demo services lint format test test-unit test-integration test-faults bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ test-unit: venv
 
 test-integration: venv services
 	$(BIN)/python -m pytest -m integration $(PYTEST_ARGS)
+
+# The fault scenarios at their full durations and 10,000 fuzz cases per property (make test runs
+# the reduced versions: 20-30 s outages, 1,000 cases).
+test-faults: venv services
+	CAREDGE_FAULTS_FULL=1 CAREDGE_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest tests/faults tests/property $(PYTEST_ARGS)
 
 bench: venv services
 	$(BIN)/python bench/ingest.py

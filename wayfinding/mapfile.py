@@ -21,6 +21,8 @@ def load_map(path: Path | str) -> HospitalMap:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise MapFormatError(str(path), f"cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise MapFormatError(str(path), f"not UTF-8: {exc}") from exc
     try:
         raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:

@@ -347,7 +347,7 @@ def parse_map(raw: Any) -> HospitalMap:
         )
 
     def floor_ref(where: str, value: Any) -> str:
-        if value not in floors:
+        if not isinstance(value, str) or value not in floors:
             raise MapFormatError(where, f"unknown floor {value!r}")
         return str(value)
 
@@ -365,7 +365,7 @@ def parse_map(raw: Any) -> HospitalMap:
         )
 
     def node_ref(where: str, value: Any) -> str:
-        if value not in nodes:
+        if not isinstance(value, str) or value not in nodes:
             raise MapFormatError(where, f"unknown node {value!r}")
         return str(value)
 
@@ -375,7 +375,7 @@ def parse_map(raw: Any) -> HospitalMap:
         e = _fields(where, raw_edge, {"from", "to"}, {"kind", "length_m", "cost_m", "accessible"})
         a, b = node_ref(f"{where}.from", e["from"]), node_ref(f"{where}.to", e["to"])
         kind = e.get("kind", "corridor")
-        if kind not in EDGE_KINDS:
+        if not isinstance(kind, str) or kind not in EDGE_KINDS:
             raise MapFormatError(f"{where}.kind", f"one of {', '.join(EDGE_KINDS)}")
         same_floor = nodes[a].floor == nodes[b].floor
         if (kind in VERTICAL_KINDS) == same_floor:
