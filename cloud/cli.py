@@ -6,11 +6,14 @@ import json
 import logging
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cloud.settings import get_settings
+
+if TYPE_CHECKING:
+    from cloud.observability.settings import ObservabilitySettings
 
 app = typer.Typer(
     help="caredge: remote monitoring and kiosk edge system for hospitals.",
@@ -41,11 +44,26 @@ def main(
         str | None, typer.Option(help="DEBUG, INFO, WARNING … (default CAREDGE_LOG_LEVEL)")
     ] = None,
 ) -> None:
-    """Configure logging once for whichever subcommand runs."""
-    logging.basicConfig(
-        level=(log_level or get_settings().log_level).upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    """Configure logging once for whichever subcommand runs (CAREDGE_LOG_FORMAT: text, json)."""
+    from cloud.observability.logs import configure_logging
+
+    configure_logging(log_level or get_settings().log_level, _observability().log_format)
+
+
+def _observability() -> ObservabilitySettings:
+    """The observability settings, or a clear error naming the bad variable."""
+    from pydantic import ValidationError
+
+    from cloud.observability.settings import ObservabilitySettings
+
+    try:
+        return ObservabilitySettings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"CAREDGE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        typer.echo(f"invalid configuration: {problems}", err=True)
+        raise typer.Exit(code=2) from None
 
 
 def _stop_flag() -> list[bool]:
@@ -71,21 +89,50 @@ def api() -> None:
 
 @app.command()
 def ingest() -> None:
-    """Consume readings from MQTT and store each exactly once (runs until Ctrl-C)."""
+    """Consume readings from MQTT and store each exactly once (runs until Ctrl-C).
+
+    Metrics and probes on CAREDGE_INGEST_METRICS_PORT (default 9101, 0: off).
+    """
+    from contextlib import ExitStack
+
     from cloud.db import make_engine, make_sessionmaker
+    from cloud.ingest.stats import IngestStats
     from cloud.ingest.worker import IngestWorker
+    from cloud.observability import health
+    from cloud.observability.ingest_metrics import IngestMetrics
+    from cloud.observability.server import serve_in_background
     from cloud.tsdb.factory import make_store
 
     settings = get_settings()
+    observability = _observability()
     engine = make_engine(settings.database_url)
     store = make_store(settings, engine)
-    worker = IngestWorker(settings, session_factory=make_sessionmaker(engine), store=store)
+    stats = IngestStats()
+    metrics = IngestMetrics(stats, connected=lambda: worker.wait_connected(0))
+    worker = IngestWorker(
+        settings,
+        session_factory=make_sessionmaker(engine),
+        store=metrics.timed(store),
+        stats=stats,
+    )
     flag = _stop_flag()
-    try:
+    with ExitStack() as stack:
+        stack.callback(engine.dispose)
+        stack.callback(store.close)
+        checks = {
+            "mqtt": health.flag_check(lambda: worker.wait_connected(0), "subscribed to MQTT"),
+            "database": health.database_check(engine),
+            "store": health.store_check(store),
+        }
+        serve_in_background(
+            metrics.registry,
+            checks,
+            host=observability.metrics_host,
+            port=observability.ingest_metrics_port,
+            token=observability.metrics_token.get_secret_value(),
+            stack=stack,
+        )
         worker.run_until(lambda: flag[0])
-    finally:
-        store.close()
-        engine.dispose()
 
 
 @app.command()
@@ -94,7 +141,7 @@ def scheduler() -> None:
     from cloud.scheduler_process import run_scheduler
 
     flag = _stop_flag()
-    run_scheduler(get_settings(), lambda: flag[0])
+    run_scheduler(get_settings(), lambda: flag[0], observability=_observability())
 
 
 @app.command()

@@ -47,8 +47,13 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr = SecretStr("")
     webhook_timeout_seconds: float = 5.0
     notify_mqtt_client_id: str = "caredge-notify-1"
-    #: How often the API polls SQL for alert changes and console pages (seconds).
+    #: How often the API polls SQL for alert changes and console pages (seconds) when it is not
+    #: listening for PostgreSQL notifications (SQLite, lost LISTEN connection, listen off).
     console_poll_seconds: float = 0.075
+    #: Wake the console feed on PostgreSQL NOTIFY (docs/console.md, "Live updates").
+    console_listen: bool = True
+    #: The fallback poll of the console feed while LISTEN is active (seconds).
+    console_listen_poll_seconds: float = 1.0
     #: The hospital map for wayfinding (format: docs/wayfinding.md); None: the sample hospital.
     wayfinding_map: Path | None = None
     #: The hospital's IANA time zone: appointment days and queue numbers follow its calendar.
@@ -82,6 +87,8 @@ class Settings(BaseSettings):
         for name in ("kiosk_session_minutes", "kiosk_failure_window_minutes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"CAREDGE_{name.upper()} must be at least 1")
+        if self.console_poll_seconds <= 0 or self.console_listen_poll_seconds <= 0:
+            raise ValueError("CAREDGE_CONSOLE_*POLL_SECONDS must be positive")
         if self.kiosk_max_failures_per_patient < 1 or self.kiosk_max_failures_per_kiosk < 1:
             raise ValueError("CAREDGE_KIOSK_MAX_FAILURES_* must be at least 1")
         return self

@@ -5,7 +5,9 @@ or MQTT 3.1.1 with ``CAREDGE_MQTT_PROTOCOL=3.1.1`` (``clean_session=False``: the
 the session until the client cleans it; no Receive Maximum, so the window is the setting's),
 credentials and TLS from ``CAREDGE_MQTT_URL``, and a retained last will on
 ``caredge/v1/gw/{id}/status`` saying ``"online": false``. On connect the uplink publishes a
-retained online status and then a heartbeat every ``heartbeat_seconds``.
+retained online status and then a heartbeat every ``heartbeat_seconds``: the status provider's
+figures (the daemon's meters with their last-seen times) plus the outbox depth, the age of its
+oldest entry, the entries awaiting PUBACK and the uplink counters (docs/gateway.md, "Status").
 
 Threads: paho's network thread only queues events (connected, disconnected, PUBACK); one drain
 thread owns all state. It keeps at most ``inflight_window`` outbox entries awaiting PUBACK
@@ -421,6 +423,8 @@ class Uplink:
                 self._provider_failed = True
         extra.update(
             outbox=self.outbox.depth(),
+            outbox_oldest_age_s=self._oldest_entry_age(),
+            inflight=len(self._inflight),
             dropped_telemetry=self.outbox.dropped_telemetry,
             uplink=asdict(self.stats),
         )
@@ -429,6 +433,15 @@ class Uplink:
         )
         log.debug("status %s", payload)
         self._client.publish(self._status_topic, payload, qos=1, retain=True)
+
+    def _oldest_entry_age(self) -> float | None:
+        """Seconds the next entry to drain has waited (readings first); None when empty.
+
+        Growing while online means the broker refuses or the window is stuck; while offline it
+        is how old the oldest undelivered reading is.
+        """
+        head = self.outbox.peek(1)
+        return round(max(time.time() - head[0].enqueued_at, 0.0), 3) if head else None
 
     def _make_client(self) -> mqtt.Client:
         settings = self.settings

@@ -23,7 +23,11 @@ from cloud.devices.router import router as devices_router
 from cloud.hospital.router import router as hospital_router
 from cloud.kiosk.patient_router import router as kiosk_patient_router
 from cloud.kiosk.router import router as kiosk_router
+from cloud.notify.feed_wakeup import FeedWakeup
+from cloud.notify.pg_listen import listen_conninfo, listen_for_changes
 from cloud.notify.websocket import run_feed
+from cloud.observability.api_metrics import ApiMetrics, RequestMiddleware
+from cloud.observability.settings import ObservabilitySettings
 from cloud.oncall.router import router as oncall_router
 from cloud.patients.router import router as patients_router
 from cloud.readings.router import router as readings_router
@@ -50,18 +54,27 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Console live updates: alert changes and websocket pages, polled from SQL.
-        feed = asyncio.create_task(
-            run_feed(
-                app.state.console_hub,
-                app.state.sessionmaker,
-                interval_s=settings.console_poll_seconds,
-            )
+        # Console live updates: alert changes and websocket pages read from SQL, at once when
+        # PostgreSQL notifies a commit, else on a fallback timer.
+        wakeup = FeedWakeup(
+            poll_s=settings.console_poll_seconds,
+            listening_poll_s=settings.console_listen_poll_seconds,
         )
+        app.state.console_wakeup = wakeup
+        tasks = [
+            asyncio.create_task(
+                run_feed(app.state.console_hub, app.state.sessionmaker, wakeup=wakeup)
+            )
+        ]
+        if settings.console_listen and app.state.engine.dialect.name == "postgresql":
+            conninfo = listen_conninfo(app.state.engine.url)
+            tasks.append(asyncio.create_task(listen_for_changes(conninfo, wakeup)))
         yield
-        feed.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await feed
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if owns_store:
             app.state.store.close()
         if owns_engine:
@@ -78,6 +91,9 @@ def create_app(
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.store = store
+    app.state.metrics = ApiMetrics(app.state.sessionmaker)
+    app.state.metrics_token = ObservabilitySettings().metrics_token.get_secret_value()
+    app.add_middleware(RequestMiddleware, metrics=app.state.metrics)
     install_error_handlers(app)
     for router in (
         health.router,
@@ -106,10 +122,14 @@ def serve(settings: Settings) -> None:
 
     app = create_app(settings)
     log.info("caredge API on http://%s:%s", settings.api_host, settings.api_port)
+    # Logging is the entry point's (text or JSON, cloud.observability.logs); the access lines
+    # come from RequestMiddleware, with the request id.
     uvicorn.run(
         app,
         host=settings.api_host,
         port=settings.api_port,
         log_level=settings.log_level.lower(),
+        log_config=None,
+        access_log=False,
         proxy_headers=True,
     )

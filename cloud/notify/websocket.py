@@ -1,19 +1,22 @@
-"""Live console updates: a hub of authenticated WebSocket connections fed by SQL polling.
+"""Live console updates: a hub of authenticated WebSocket connections fed from SQL.
 
 Two things reach an open console:
 
 - **alert changes** (opened, new reading attached, acknowledged by anyone, resolved,
-  auto-resolved), found by :class:`AlertChangeFeed`, which polls ``alerts.updated_at`` every
-  ``console_poll_seconds`` (75 ms by default) and sends each change to every connection that
-  may see the alert (nurse: alerts of their wards; admin: all);
+  auto-resolved), found by :class:`AlertChangeFeed` from ``alerts.updated_at`` and sent to
+  every connection that may see the alert (nurse: alerts of their wards; admin: all);
 - **pages**: the ``websocket`` rows of the notification queue (opened / escalated /
-  repeated, for one nurse), claimed by the same loop and pushed to that nurse's connections.
+  repeated, for one nurse), claimed by the same tick and pushed to that nurse's connections.
   A nurse with no console open is a delivery failure: the row is retried with the queue's
   backoff and reported when retries run out.
 
-Polling SQL rather than an in-process event bus is deliberate: the writers are other
-processes (ingest workers, the scheduler, other API replicas), and every replica sees every
-change without a broker of its own. Its cost is two indexed queries per tick per API process.
+A tick runs when :class:`~cloud.notify.feed_wakeup.FeedWakeup` says so: at once when the
+PostgreSQL listener (:mod:`cloud.notify.pg_listen`) hears that an alert or a page committed,
+else on a fallback timer (``console_listen_poll_seconds`` while listening,
+``console_poll_seconds`` otherwise, e.g. on SQLite). SQL stays the source of truth rather than
+an in-process event bus: the writers are other processes (ingest workers, the scheduler, other
+API replicas), every replica sees every change, and a lost notification costs one fallback
+interval, never a message. A tick is two indexed queries.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from cloud.alerts.models import Alert
 from cloud.db import transaction, utcnow
 from cloud.notify.delivery import deliver_due
 from cloud.notify.errors import DeliveryError
+from cloud.notify.feed_wakeup import FeedWakeup, run_ticks
 from cloud.notify.messages import alert_views
 from cloud.oncall.models import Notification
 from cloud.oncall.notifications import Channel
@@ -202,22 +206,23 @@ async def run_feed(
     hub: ConsoleHub,
     session_factory: sessionmaker[Session],
     *,
-    interval_s: float,
+    wakeup: FeedWakeup,
     clock: Callable[[], datetime] = utcnow,
 ) -> None:
-    """Poll and push until cancelled; SQL runs in a worker thread, never on the event loop."""
+    """Tick and push until cancelled, when woken or on the fallback timer (``FeedWakeup``);
+    SQL runs in a worker thread, never on the event loop."""
     feed = AlertChangeFeed()
-    while True:
-        started = asyncio.get_running_loop().time()
+
+    async def tick() -> None:
         try:
-            tick = await asyncio.to_thread(
+            found = await asyncio.to_thread(
                 feed_tick, session_factory, feed, connected=hub.connected_nurse_ids(), now=clock()
             )
-            if tick.alerts:
-                hub.publish_alerts(tick.alerts)
-            for nurse_id, message in tick.pages:
+            if found.alerts:
+                hub.publish_alerts(found.alerts)
+            for nurse_id, message in found.pages:
                 hub.publish_page(nurse_id, message)
         except Exception:
             log.exception("console feed tick failed; retrying")
-        elapsed = asyncio.get_running_loop().time() - started
-        await asyncio.sleep(max(interval_s - elapsed, 0.005))
+
+    await run_ticks(tick, wakeup)

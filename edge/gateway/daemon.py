@@ -144,7 +144,11 @@ class GatewayDaemon:
     # -- status -----------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """Gateway figures for the heartbeat (the uplink adds outbox depth and drops)."""
+        """Gateway figures for the heartbeat (the uplink adds the outbox figures).
+
+        Per meter (keyed by device id): last advertisement seen (``last_seen``), last
+        session, battery, RSSI, failures; the payload is described in docs/gateway.md.
+        """
         with self._lock:
             meters = {
                 status.device_id or address: status.snapshot()

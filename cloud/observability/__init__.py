@@ -1,0 +1,1 @@
+"""Observability: Prometheus metrics, health probes and structured logs of the cloud processes."""
