@@ -3,11 +3,12 @@
 The ingest worker calls :func:`evaluate_readings` with the readings it accepted, in the same
 transaction as the ledger rows, so an alert exists if and only if its readings are stored
 (a crash before the commit redelivers the batch; nothing is alerted twice or missed).
-The number of queries is fixed per batch, not per reading: active alerts, thresholds and
-last values of the batch's patients are read once and written back in one flush; on
-PostgreSQL each new alert (rare) is inserted at once in a savepoint, so a race between two
-workers is decided by the unique constraint. Notifications for new alerts are queued with
-a fixed number of lookups.
+The number of statements is fixed per batch, not per reading: active alerts, thresholds and
+last values of the batch's patients are read once, and every table is written with one Core
+statement (the alerts as plain records, not ORM objects: the unit of work was most of the
+engine's cost); on PostgreSQL each new alert (rare) is inserted at once in a savepoint, so a
+race between two workers is decided by the unique constraint. Notifications for new alerts
+are queued with a fixed number of lookups.
 """
 
 from __future__ import annotations
@@ -15,15 +16,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from cloud.alerts import lifecycle, service
 from cloud.alerts.lifecycle import AlertStatus, ClearPolicy, Transition
-from cloud.alerts.models import Alert, PatientLastReading
-from cloud.alerts.rules import AnyReading, GlucosePoint, RuleId, evaluate
-from cloud.alerts.service import AlertChange, change_of
+from cloud.alerts.models import PatientLastReading
+from cloud.alerts.rules import AnyReading, Breach, GlucosePoint, evaluate
+from cloud.alerts.service import AlertChange, AlertRecord, change_of
 from cloud.db import dialect_insert
 from cloud.errors import CloudError
 from cloud.oncall.service import start_escalation
@@ -43,6 +45,7 @@ class ConcurrentAlertError(CloudError):
         self.rule_id = rule_id
 
 
+LAST_READINGS = cast(Table, PatientLastReading.__table__)
 LastValues = dict[tuple[int, str], tuple[datetime, float]]
 
 
@@ -57,10 +60,13 @@ def last_values(session: Session, *, patient_ids: Sequence[int]) -> LastValues:
     """Newest (measured_at, value) per patient and kind, in one query."""
     if not patient_ids:
         return {}
-    rows = session.scalars(
-        select(PatientLastReading).where(PatientLastReading.patient_id.in_(sorted(patient_ids)))
+    table = LAST_READINGS.c
+    rows = session.execute(
+        select(table.patient_id, table.kind, table.measured_at, table.value).where(
+            table.patient_id.in_(sorted(patient_ids))
+        )
     )
-    return {(row.patient_id, row.kind): (row.measured_at, row.value) for row in rows}
+    return {(patient_id, kind): (at, value) for patient_id, kind, at, value in rows}
 
 
 def _save_last_values(session: Session, values: LastValues) -> None:
@@ -70,7 +76,7 @@ def _save_last_values(session: Session, values: LastValues) -> None:
     if not values:
         return
     insert = dialect_insert(session.get_bind().dialect.name)
-    table = PatientLastReading.__table__
+    table = LAST_READINGS
     statement = insert(table)
     statement = statement.on_conflict_do_update(
         index_elements=["patient_id", "kind"],
@@ -100,9 +106,9 @@ def evaluate_readings(
     transaction commits.
 
     The common reading breaches nothing and meets no active alert of its patient: it costs
-    the rule evaluation and a few dictionary look-ups, no SQL and no ORM attribute. The
-    lifecycle of each active alert runs on its pure status, loaded once per batch; the row
-    changes only when the status does.
+    the rule evaluation and a few dictionary look-ups, no SQL. The lifecycle of each active
+    alert runs on its pure status, loaded once per batch; a record is written only when its
+    status or readings change.
     """
     owned = sorted(
         ((reading, patient_id) for reading, patient_id in readings if patient_id is not None),
@@ -111,33 +117,35 @@ def evaluate_readings(
     if not owned:
         return []
     patient_ids = sorted({patient_id for _, patient_id in owned})
-    alerts = _ActiveAlerts(service.active_alerts(session, patient_ids=patient_ids))
+    alerts = _ActiveAlerts(service.active_alert_records(session, patient_ids=patient_ids))
     thresholds = service.thresholds_of(session, patient_ids=patient_ids)
     last = last_values(session, patient_ids=patient_ids)
     changed_last: LastValues = {}
-    events: list[tuple[Alert, Transition]] = []
-    opened: list[Alert] = []
-    resolved: list[Alert] = []
+    events: list[tuple[AlertRecord, Transition]] = []
+    opened: list[AlertRecord] = []
+    resolved: list[AlertRecord] = []
+    attached: list[tuple[AlertRecord, AnyReading, Breach]] = []
+    dirty: dict[int, AlertRecord] = {}  # by id(): records to write, new ones in opening order
     for reading, patient_id in owned:
         measured_at = reading.measured_at
+        key = (patient_id, reading.kind)
+        newest = last.get(key)
         previous_glucose = None
-        if reading.kind == "glucose":
-            previous = last.get((patient_id, "glucose"))
-            if previous is not None and previous[0] < measured_at:
-                previous_glucose = GlucosePoint(previous[0], previous[1])
+        if newest is not None and newest[0] < measured_at and reading.kind == "glucose":
+            previous_glucose = GlucosePoint(newest[0], newest[1])
         evaluation = evaluate(reading, thresholds[patient_id], previous_glucose=previous_glucose)
         if not evaluation.relevant:
             continue
-        key = (patient_id, reading.kind)
-        newest = last.get(key)
         if newest is None or newest[0] < measured_at:
             last[key] = changed_last[key] = (measured_at, primary_value(reading))
         for breach in evaluation.breaches:
             alert = alerts.get(patient_id, breach.rule_id)
             if alert is None:
-                alert = service.create_alert(session, patient_id=patient_id, breach=breach, now=now)
+                alert = service.open_alert_record(
+                    session, patient_id=patient_id, breach=breach, now=now, changed=dirty
+                )
                 if alert is None:  # another worker opened it a moment ago: attach to theirs
-                    alerts.reload(service.active_alerts(session, patient_ids=[patient_id]))
+                    alerts.reload(service.active_alert_records(session, patient_ids=[patient_id]))
                     alert = alerts.get(patient_id, breach.rule_id)
                     if alert is None:  # ... and it is resolved already: the batch is retried
                         raise ConcurrentAlertError(patient_id, breach.rule_id.value)
@@ -147,9 +155,17 @@ def evaluate_readings(
                     events.append((alert, Transition.OPENED))
             else:
                 events.append((alert, Transition.ATTACHED))
-            service.attach_reading(session, alert=alert, reading=reading, breach=breach, now=now)
-            alerts.row_changed(alert)
-        for alert in alerts.cleared_by(patient_id, evaluation.clear):
+            status = service.attach_reading(
+                alert, alerts.status(alert), reading=reading, breach=breach, now=now
+            )
+            alerts.set_status(alert, status)
+            attached.append((alert, reading, breach))
+            dirty[id(alert)] = alert
+        active = alerts.by_patient.get(patient_id)
+        if not active:  # the common case: nothing to clear
+            continue
+        clear = evaluation.clear
+        for alert in [alert for rule_id, alert in active.items() if rule_id in clear]:
             status = alerts.status(alert)
             new_status, transition = lifecycle.on_clear(
                 status, measured_at=measured_at, policy=clear_policy
@@ -159,14 +175,15 @@ def evaluate_readings(
                 alerts.remove(alert)
                 resolved.append(alert)
                 events.append((alert, Transition.AUTO_RESOLVED))
+                dirty[id(alert)] = alert
             elif new_status is not status:
                 alert.clear_since = new_status.clear_since
                 alerts.set_status(alert, new_status)
+                dirty[id(alert)] = alert
+    service.write_alert_records(session, list(dirty.values()))  # new alerts get their ids
+    service.add_alert_readings(session, attached)
     _save_last_values(session, changed_last)
-    session.flush()  # new alerts get their ids
-    for alert in opened:
-        service.audit_opened(session, alert=alert)
-    service.audit_auto_resolved(session, alerts=resolved)
+    service.audit_transitions(session, opened=opened, auto_resolved=resolved)
     start_escalation(
         session, alerts=[alert for alert in opened if alert.active_rule_id is not None], now=now
     )
@@ -176,52 +193,42 @@ def evaluate_readings(
 class _ActiveAlerts:
     """The batch's active alerts by patient and rule, with their lifecycle status.
 
-    A status is read from its row once and then follows the pure lifecycle; whoever changes
-    the row otherwise (attaching a reading) calls :meth:`row_changed`.
+    A status is read from its row once and then follows the pure lifecycle (attaching a
+    reading returns the new status too).
     """
 
-    def __init__(self, rows: dict[tuple[int, str], Alert]) -> None:
-        self._by_patient: dict[int, dict[str, Alert]] = {}
+    def __init__(self, rows: dict[tuple[int, str], AlertRecord]) -> None:
+        #: Active records of each patient by rule.
+        self.by_patient: dict[int, dict[str, AlertRecord]] = {}
         self._statuses: dict[int, AlertStatus] = {}
         self.reload(rows)
 
-    def reload(self, rows: dict[tuple[int, str], Alert]) -> None:
+    def reload(self, rows: dict[tuple[int, str], AlertRecord]) -> None:
         """Add (or replace) the given active rows."""
         for alert in rows.values():
             self.add(alert)
 
-    def add(self, alert: Alert) -> None:
+    def add(self, alert: AlertRecord) -> None:
         """A row that is active now."""
-        self._by_patient.setdefault(alert.patient_id, {})[alert.rule_id] = alert
+        self.by_patient.setdefault(alert.patient_id, {})[alert.rule_id] = alert
         self._statuses.pop(id(alert), None)
 
-    def get(self, patient_id: int, rule_id: str) -> Alert | None:
+    def get(self, patient_id: int, rule_id: str) -> AlertRecord | None:
         """The patient's active alert of rule_id, if any."""
-        return self._by_patient.get(patient_id, {}).get(rule_id)
+        return self.by_patient.get(patient_id, {}).get(rule_id)
 
-    def cleared_by(self, patient_id: int, clear: frozenset[RuleId]) -> list[Alert]:
-        """The patient's active alerts whose rule a reading shows in range."""
-        rows = self._by_patient.get(patient_id)
-        if not rows:
-            return []
-        return [alert for rule_id, alert in rows.items() if rule_id in clear]
-
-    def status(self, alert: Alert) -> AlertStatus:
+    def status(self, alert: AlertRecord) -> AlertStatus:
         """The lifecycle status of an active row."""
         status = self._statuses.get(id(alert))
         if status is None:
             status = self._statuses[id(alert)] = service.status_of(alert)
         return status
 
-    def set_status(self, alert: Alert, status: AlertStatus) -> None:
+    def set_status(self, alert: AlertRecord, status: AlertStatus) -> None:
         """Remember status (already copied to the row)."""
         self._statuses[id(alert)] = status
 
-    def row_changed(self, alert: Alert) -> None:
-        """The row changed outside the lifecycle cache: read its status again when needed."""
-        self._statuses.pop(id(alert), None)
-
-    def remove(self, alert: Alert) -> None:
+    def remove(self, alert: AlertRecord) -> None:
         """A row that is no longer active."""
-        del self._by_patient[alert.patient_id][alert.rule_id]
+        del self.by_patient[alert.patient_id][alert.rule_id]
         self._statuses.pop(id(alert), None)

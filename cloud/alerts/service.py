@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Table, Update, bindparam, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,7 +28,7 @@ from cloud.alerts.rules import (
     ThresholdError,
     Thresholds,
 )
-from cloud.audit.service import record
+from cloud.audit.service import entry, record, record_many
 from cloud.errors import ConflictError, NotFoundError
 from cloud.oncall.models import PatientWard
 from cloud.oncall.service import stop_escalation, stop_escalations
@@ -48,15 +49,217 @@ class AlertChange:
     at: datetime
 
 
-def change_of(alert: Alert, transition: Transition, at: datetime) -> AlertChange:
-    """The change record of alert."""
-    return AlertChange(alert.id, alert.patient_id, alert.rule_id, alert.severity, transition, at)
+def change_of(alert: Alert | AlertRecord, transition: Transition, at: datetime) -> AlertChange:
+    """The change record of alert (written: it has an id)."""
+    return AlertChange(
+        written_id(alert), alert.patient_id, alert.rule_id, alert.severity, transition, at
+    )
+
+
+def written_id(alert: Alert | AlertRecord) -> int:
+    """The id of an alert; ValueError for a record not inserted yet."""
+    if alert.id is None:
+        raise ValueError(f"alert {alert.rule_id} of patient {alert.patient_id} is not written")
+    return alert.id
+
+
+# --- the engine's plain alert records ----------------------------------------------------
+
+ALERTS = cast(Table, Alert.__table__)
+ALERT_READINGS = cast(Table, AlertReading.__table__)
+
+
+@dataclass(slots=True, eq=False)
+class AlertRecord:
+    """An alert row as plain attributes (the columns of :class:`Alert`, same names).
+
+    The ingest engine reads, changes and writes alerts as these, with Core statements: ORM
+    objects and their unit of work were most of its cost per batch. ``id`` is None until
+    the record is inserted; ``readings_changed`` (no column) says a reading was attached
+    since it was last written.
+    """
+
+    id: int | None
+    patient_id: int
+    rule_id: str
+    active_rule_id: str | None
+    severity: str
+    category: str
+    kind: str | None
+    state: str
+    message_en: str
+    message_zh: str
+    first_value: float | None
+    last_value: float | None
+    opened_at: datetime
+    updated_at: datetime
+    first_reading_at: datetime | None
+    last_reading_at: datetime | None
+    first_gateway_id: str | None
+    first_device_id: str | None
+    first_seq: int | None
+    last_gateway_id: str | None
+    last_device_id: str | None
+    last_seq: int | None
+    readings_count: int
+    clear_since: datetime | None
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+    acknowledge_note: str | None
+    resolved_by: str | None
+    resolved_at: datetime | None
+    resolve_note: str | None
+    auto_resolved: bool
+    readings_changed: bool = False
+
+
+_RECORD_COLUMNS = [ALERTS.c[field.name] for field in fields(AlertRecord) if field.name in ALERTS.c]
+#: What the lifecycle changes (acknowledgement and notes are the clinician's, the rest is
+#: fixed when the alert opens) and what attaching a reading changes besides.
+_STATUS_COLUMNS = ("active_rule_id", "state", "updated_at", "readings_count", "clear_since",
+                   "resolved_by", "resolved_at", "auto_resolved")  # fmt: skip
+_READING_COLUMNS = ("message_en", "message_zh", "first_value", "last_value", "first_reading_at",
+                    "last_reading_at", "first_gateway_id", "first_device_id", "first_seq",
+                    "last_gateway_id", "last_device_id", "last_seq")  # fmt: skip
+#: Inserted: all but the id and what only a clinician sets.
+_INSERT_COLUMNS = tuple(
+    column.name
+    for column in _RECORD_COLUMNS
+    if column.name not in ("id", "acknowledged_by", "acknowledged_at", "acknowledge_note",
+                           "resolve_note")
+)  # fmt: skip
+
+
+def _update(names: Sequence[str]) -> Update:
+    return (
+        update(ALERTS)
+        .where(ALERTS.c.id == bindparam("record_id"))
+        .values({name: bindparam(name) for name in names})
+    )
+
+
+_UPDATE_STATUS = _update(_STATUS_COLUMNS)
+_UPDATE_STATUS_AND_READINGS = _update(_STATUS_COLUMNS + _READING_COLUMNS)
+
+
+def new_alert_values(*, patient_id: int, breach: Breach, now: datetime) -> dict[str, Any]:
+    """The columns (all but id) of a new open alert for breach, before any reading attaches."""
+    status, _ = lifecycle.open_alert(patient_id, breach, measured_at=None, now=now)
+    return {
+        "patient_id": patient_id,
+        "rule_id": breach.rule_id.value,
+        "active_rule_id": breach.rule_id.value,
+        "severity": breach.severity.value,
+        "category": breach.category.value,
+        "kind": RULES[breach.rule_id].kind,
+        "state": status.state.value,
+        "message_en": breach.message_en,
+        "message_zh": breach.message_zh,
+        "first_value": breach.value,
+        "last_value": breach.value,
+        "opened_at": now,
+        "updated_at": now,
+        "first_reading_at": None,
+        "last_reading_at": None,
+        "first_gateway_id": None,
+        "first_device_id": None,
+        "first_seq": None,
+        "last_gateway_id": None,
+        "last_device_id": None,
+        "last_seq": None,
+        "readings_count": 0,
+        "clear_since": None,
+        "acknowledged_by": None,
+        "acknowledged_at": None,
+        "acknowledge_note": None,
+        "resolved_by": None,
+        "resolved_at": None,
+        "resolve_note": None,
+        "auto_resolved": False,
+    }
+
+
+def active_alert_records(
+    session: Session, *, patient_ids: Sequence[int]
+) -> dict[tuple[int, str], AlertRecord]:
+    """:func:`active_alerts` as plain records, for the engine."""
+    if not patient_ids:
+        return {}
+    rows = session.execute(
+        select(*_RECORD_COLUMNS)
+        .where(
+            ALERTS.c.patient_id.in_(sorted(set(patient_ids))), ALERTS.c.active_rule_id.is_not(None)
+        )
+        .with_for_update()
+    )
+    records = [AlertRecord(*row) for row in rows]
+    return {(record.patient_id, record.rule_id): record for record in records}
+
+
+def open_alert_record(
+    session: Session,
+    *,
+    patient_id: int,
+    breach: Breach,
+    now: datetime,
+    changed: dict[int, AlertRecord],
+) -> AlertRecord | None:
+    """:func:`create_alert` for the engine: a new open record; None if another worker just
+    opened the same alert. On PostgreSQL it is inserted at once, in a savepoint, after the
+    changed records so far (which it writes and empties: a resolution earlier in the batch
+    frees its rule); on SQLite it waits for :func:`write_alert_records`."""
+    record = AlertRecord(None, **new_alert_values(patient_id=patient_id, breach=breach, now=now))
+    if session.get_bind().dialect.name == "postgresql":
+        write_alert_records(session, list(changed.values()))
+        changed.clear()
+        try:
+            with session.begin_nested():
+                record.id = session.execute(
+                    insert(ALERTS).returning(ALERTS.c.id), _insert_values(record)
+                ).scalar_one()
+        except IntegrityError:
+            log.info("alert %s of patient %s was opened concurrently", breach.rule_id, patient_id)
+            return None
+    return record
+
+
+def _insert_values(record: AlertRecord) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in _INSERT_COLUMNS}
+
+
+def write_alert_records(session: Session, records: Sequence[AlertRecord]) -> None:
+    """Write what the engine changed on the stored records, then insert the new ones (in
+    order, giving them ids): one statement each, updates first, so that an alert resolved in
+    the batch frees its (patient, rule) for a new one. Parameters, not statements, are most
+    of the cost here: a record without a new reading writes its status columns only."""
+    for statement, names, readings_changed in (
+        (_UPDATE_STATUS, _STATUS_COLUMNS, False),
+        (_UPDATE_STATUS_AND_READINGS, _STATUS_COLUMNS + _READING_COLUMNS, True),
+    ):
+        changed = [
+            {"record_id": record.id, **{name: getattr(record, name) for name in names}}
+            for record in records
+            if record.id is not None and record.readings_changed is readings_changed
+        ]
+        if changed:
+            session.execute(statement, changed)
+    for written in records:
+        written.readings_changed = False
+    new = [record for record in records if record.id is None]
+    if new:  # only on SQLite (PostgreSQL inserts at opening), which numbers the rows of one
+        # INSERT in order (each gets the largest rowid + 1) but returns them in no set order;
+        # asking SQLAlchemy for that order would cost an INSERT per row.
+        ids = session.execute(
+            insert(ALERTS).returning(ALERTS.c.id), [_insert_values(record) for record in new]
+        ).scalars()
+        for record, alert_id in zip(new, sorted(ids), strict=True):
+            record.id = alert_id
 
 
 # --- between the SQL row and the pure lifecycle ----------------------------------------------
 
 
-def status_of(alert: Alert) -> AlertStatus:
+def status_of(alert: Alert | AlertRecord) -> AlertStatus:
     """The lifecycle view of a row."""
     return AlertStatus(
         patient_id=alert.patient_id,
@@ -74,7 +277,7 @@ def status_of(alert: Alert) -> AlertStatus:
     )
 
 
-def apply_status(alert: Alert, status: AlertStatus, *, now: datetime) -> None:
+def apply_status(alert: Alert | AlertRecord, status: AlertStatus, *, now: datetime) -> None:
     """Copy the lifecycle fields of status onto the row."""
     alert.state = status.state.value
     alert.active_rule_id = alert.rule_id if status.active else None
@@ -110,25 +313,7 @@ def create_alert(
     SQLite has one writer at a time, so the insert waits for the caller's next flush. Either
     way the caller audits it with :func:`audit_opened` once it has an id.
     """
-    status, _ = lifecycle.open_alert(patient_id, breach, measured_at=None, now=now)
-    info = RULES[breach.rule_id]
-    alert = Alert(
-        patient_id=patient_id,
-        rule_id=breach.rule_id.value,
-        active_rule_id=breach.rule_id.value,
-        severity=breach.severity.value,
-        category=breach.category.value,
-        kind=info.kind,
-        state=status.state.value,
-        message_en=breach.message_en,
-        message_zh=breach.message_zh,
-        first_value=breach.value,
-        last_value=breach.value,
-        opened_at=now,
-        updated_at=now,
-        readings_count=0,
-        auto_resolved=False,
-    )
+    alert = Alert(**new_alert_values(patient_id=patient_id, breach=breach, now=now))
     if session.get_bind().dialect.name == "postgresql":
         try:
             with session.begin_nested():
@@ -142,10 +327,12 @@ def create_alert(
     return alert
 
 
-def audit_opened(session: Session, *, alert: Alert) -> None:
-    """Audit and log a new alert (after a flush gave it an id)."""
-    record(
-        session,
+def _opened_entry(alert: Alert | AlertRecord) -> dict[str, Any]:
+    log.info(
+        "alert %s opened: patient %s %s (%s) %s",
+        alert.id, alert.patient_id, alert.rule_id, alert.severity, alert.message_en,
+    )  # fmt: skip
+    return entry(
         actor=lifecycle.SYSTEM_ACTOR,
         action="alerts.opened",
         target=f"alert:{alert.id}",
@@ -154,55 +341,86 @@ def audit_opened(session: Session, *, alert: Alert) -> None:
         severity=alert.severity,
         message=alert.message_en,
     )
-    log.info(
-        "alert %s opened: patient %s %s (%s) %s",
-        alert.id, alert.patient_id, alert.rule_id, alert.severity, alert.message_en,
-    )  # fmt: skip
+
+
+def _auto_resolved_entry(alert: Alert | AlertRecord) -> dict[str, Any]:
+    log.info("alert %s auto-resolved (in range since %s)", alert.id, alert.clear_since)
+    return entry(
+        actor=lifecycle.SYSTEM_ACTOR,
+        action="alerts.auto_resolved",
+        target=f"alert:{alert.id}",
+        in_range_since=alert.clear_since.isoformat() if alert.clear_since else None,
+    )
+
+
+def audit_opened(session: Session, *, alert: Alert) -> None:
+    """Audit and log a new alert (after a flush gave it an id)."""
+    audit_transitions(session, opened=[alert], auto_resolved=[])
+
+
+def audit_transitions(
+    session: Session,
+    *,
+    opened: Sequence[Alert | AlertRecord],
+    auto_resolved: Sequence[Alert | AlertRecord],
+) -> None:
+    """Audit and log new alerts, then auto-resolutions decided by the lifecycle, and stop the
+    escalations of the resolved: one statement per table for all of them (after a flush gave
+    the alerts ids)."""
+    if auto_resolved:
+        resolved_ids = [written_id(alert) for alert in auto_resolved]
+        stop_escalations(session, alert_ids=resolved_ids, reason="auto_resolved")
+    record_many(
+        session,
+        [_opened_entry(alert) for alert in opened]
+        + [_auto_resolved_entry(alert) for alert in auto_resolved],
+    )
 
 
 def attach_reading(
-    session: Session, *, alert: Alert, reading: AnyReading, breach: Breach, now: datetime
-) -> None:
-    """Attach a breaching reading to alert: count it, remember first/last, end a clear streak."""
-    status, _ = lifecycle.on_breach(status_of(alert), measured_at=reading.measured_at)
-    if alert.first_reading_at is None or reading.measured_at < alert.first_reading_at:
-        alert.first_reading_at = reading.measured_at
+    alert: AlertRecord, status: AlertStatus, *, reading: AnyReading, breach: Breach, now: datetime
+) -> AlertStatus:
+    """Attach a breaching reading to alert (whose lifecycle status is status): count it,
+    remember first/last, end a clear streak; the new status. The caller inserts the
+    alert_readings row with :func:`add_alert_readings` once the alert has an id."""
+    status, _ = lifecycle.on_breach(status, measured_at=reading.measured_at)
+    measured_at = reading.measured_at
+    if alert.first_reading_at is None or measured_at < alert.first_reading_at:
+        alert.first_reading_at = measured_at
         alert.first_gateway_id, alert.first_device_id, alert.first_seq = reading.key
         alert.first_value = breach.value
-    if alert.last_reading_at is None or reading.measured_at >= alert.last_reading_at:
-        alert.last_reading_at = reading.measured_at
+    if alert.last_reading_at is None or measured_at >= alert.last_reading_at:
+        alert.last_reading_at = measured_at
         alert.last_gateway_id, alert.last_device_id, alert.last_seq = reading.key
         alert.last_value = breach.value
         alert.message_en, alert.message_zh = breach.message_en, breach.message_zh
     apply_status(alert, status, now=now)
-    session.add(
-        AlertReading(
-            alert=alert,
-            gateway_id=reading.gateway_id,
-            device_id=reading.device_id,
-            seq=reading.seq,
-            measured_at=reading.measured_at,
-            value=breach.value,
-            values=breach.values,
-        )
-    )
+    alert.readings_changed = True
+    return status
 
 
-def audit_auto_resolved(session: Session, *, alerts: Sequence[Alert]) -> None:
-    """Audit auto-resolutions decided by the lifecycle and stop their escalations (one
-    statement per table for all of them; after a flush gave the alerts ids)."""
-    if not alerts:
+def add_alert_readings(
+    session: Session, attached: Sequence[tuple[AlertRecord, AnyReading, Breach]]
+) -> None:
+    """Insert the alert_readings rows of attached breaches in one statement (Core rows: one
+    ORM object per breaching reading cost more than the rest of attaching it)."""
+    if not attached:
         return
-    stop_escalations(session, alert_ids=[alert.id for alert in alerts], reason="auto_resolved")
-    for alert in alerts:
-        record(
-            session,
-            actor=lifecycle.SYSTEM_ACTOR,
-            action="alerts.auto_resolved",
-            target=f"alert:{alert.id}",
-            in_range_since=alert.clear_since.isoformat() if alert.clear_since else None,
-        )
-        log.info("alert %s auto-resolved (in range since %s)", alert.id, alert.clear_since)
+    session.execute(
+        insert(ALERT_READINGS),
+        [
+            {
+                "alert_id": alert.id,
+                "gateway_id": reading.gateway_id,
+                "device_id": reading.device_id,
+                "seq": reading.seq,
+                "measured_at": reading.measured_at,
+                "value": breach.value,
+                "values": breach.values,
+            }
+            for alert, reading, breach in attached
+        ],
+    )
 
 
 # --- the clinician's verbs -------------------------------------------------------------------
@@ -312,15 +530,16 @@ def thresholds_of(session: Session, *, patient_ids: Sequence[int]) -> dict[int, 
     found = {patient_id: DEFAULT_THRESHOLDS for patient_id in patient_ids}
     if not found:
         return found
-    rows = session.scalars(
-        select(PatientThresholds).where(PatientThresholds.patient_id.in_(sorted(found)))
+    table = cast(Table, PatientThresholds.__table__).c
+    rows = session.execute(
+        select(table.patient_id, table.overrides).where(table.patient_id.in_(sorted(found)))
     )
-    for row in rows:
+    for patient_id, overrides in rows:
         try:
-            found[row.patient_id] = DEFAULT_THRESHOLDS.merged(row.overrides)
+            found[patient_id] = DEFAULT_THRESHOLDS.merged(overrides)
         except ThresholdError as exc:  # written before a rule changed; never skip evaluation
             log.warning("patient %s: stored thresholds unusable (%s); using defaults",
-                        row.patient_id, exc)  # fmt: skip
+                        patient_id, exc)  # fmt: skip
     return found
 
 

@@ -22,8 +22,9 @@ import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from cloud.audit.service import record
@@ -31,6 +32,7 @@ from cloud.oncall.escalation import EscalationEvent, retry_at
 from cloud.oncall.models import Notification, Nurse
 
 log = logging.getLogger(__name__)
+NOTIFICATIONS = cast(Table, Notification.__table__)
 
 
 class Channel(StrEnum):
@@ -60,33 +62,34 @@ def channels_of(nurse: Nurse) -> list[Channel]:
     return channels
 
 
-def enqueue(
-    session: Session,
-    *,
-    alert_id: int,
-    nurses: Iterable[Nurse],
-    event: EscalationEvent,
-    level: int,
-    now: datetime,
-) -> list[Notification]:
-    """One pending notification per nurse and channel, due now."""
-    rows = [
-        Notification(
-            alert_id=alert_id,
-            nurse_id=nurse.id,
-            channel=channel.value,
-            event=event.value,
-            level=level,
-            status=NotificationStatus.PENDING.value,
-            attempts=0,
-            created_at=now,
-            next_attempt_at=now,
-        )
+def pending(
+    *, alert_id: int, nurses: Iterable[Nurse], event: EscalationEvent, level: int, now: datetime
+) -> list[dict[str, Any]]:
+    """One pending notification per nurse and channel, due now (rows for :func:`enqueue`)."""
+    return [
+        {
+            "alert_id": alert_id,
+            "nurse_id": nurse.id,
+            "channel": channel.value,
+            "event": event.value,
+            "level": level,
+            "status": NotificationStatus.PENDING.value,
+            "attempts": 0,
+            "last_error": None,
+            "created_at": now,
+            "next_attempt_at": now,
+            "sent_at": None,
+        }
         for nurse in nurses
         for channel in channels_of(nurse)
     ]
-    session.add_all(rows)
-    return rows
+
+
+def enqueue(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert notifications made by :func:`pending`, in order, in one statement (Core: the
+    alert engine queues them for every alert it opens)."""
+    if rows:
+        session.execute(insert(NOTIFICATIONS), list(rows))
 
 
 def claim_due(
@@ -150,12 +153,12 @@ def cancel_pending(session: Session, *, alert_ids: Sequence[int]) -> None:
     """Cancel the undelivered notifications of alerts that no longer need them."""
     if not alert_ids:
         return
+    table = NOTIFICATIONS.c
     session.execute(
-        update(Notification)
+        update(NOTIFICATIONS)
         .where(
-            Notification.alert_id.in_(sorted(alert_ids)),
-            Notification.status == NotificationStatus.PENDING.value,
+            table.alert_id.in_(sorted(alert_ids)),
+            table.status == NotificationStatus.PENDING.value,
         )
         .values(status=NotificationStatus.CANCELLED.value)
-        .execution_options(synchronize_session=False)
     )

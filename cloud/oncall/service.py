@@ -8,15 +8,17 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from cloud.alerts.lifecycle import AlertState
 from cloud.alerts.models import Alert
-from cloud.audit.service import record
+from cloud.audit.service import entry, record, record_many
 from cloud.errors import ConflictError, NotFoundError
 from cloud.oncall import notifications
 from cloud.oncall.escalation import DEFAULT_POLICY, Policy, PolicyError, Step, first_step, next_step
@@ -27,6 +29,8 @@ from cloud.patients.models import Patient
 log = logging.getLogger(__name__)
 
 SYSTEM_ACTOR = "system"
+ESCALATION_STATES = cast(Table, EscalationState.__table__)
+PATIENT_WARDS = cast(Table, PatientWard.__table__)
 
 
 class OnCallError(ValueError):
@@ -86,6 +90,19 @@ def on_call_by_ward(
 # --- escalation -----------------------------------------------------------------------------
 
 
+class OpenedAlert(Protocol):
+    """What escalation reads of an alert: an ORM row, or the engine's plain record."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def patient_id(self) -> int: ...
+    @property
+    def rule_id(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class EscalationResult:
     """What one escalation step did for one alert."""
@@ -102,10 +119,12 @@ def _policies(
 ) -> dict[int | None, tuple[int | None, Policy]]:
     """The policy of each ward (its own, else the default row, else DEFAULT_POLICY); key None
     holds the fallback for alerts of patients without a ward."""
-    wards = {
-        ward.id: ward
-        for ward in session.scalars(select(Ward).where(Ward.id.in_(sorted(set(ward_ids)))))
-    }
+    ids = sorted(set(ward_ids))
+    wards = (
+        {ward.id: ward for ward in session.scalars(select(Ward).where(Ward.id.in_(ids)))}
+        if ids
+        else {}
+    )
     wanted = {w.escalation_policy_id for w in wards.values() if w.escalation_policy_id}
     rows = list(
         session.scalars(
@@ -150,15 +169,31 @@ def _route(
     return step, list(tiers.get(step.tier, ()))
 
 
+@dataclass
+class _NewState:
+    """The escalation state of an alert being opened, until it is inserted with the others."""
+
+    alert_id: int
+    ward_id: int | None
+    policy_id: int | None
+    level: int = 0
+    last_notified_at: datetime | None = None
+    next_escalation_at: datetime | None = None
+    stopped_reason: str | None = None
+
+
 def _notify(
-    session: Session,
     *,
-    alert: Alert,
-    state: EscalationState,
+    alert: OpenedAlert,
+    state: EscalationState | _NewState,
     step: Step,
     nurses: Sequence[Nurse],
     now: datetime,
+    queue: list[dict[str, Any]],
+    audit: list[dict[str, Any]],
 ) -> EscalationResult:
+    """Advance state (of alert) to step; notifications and audit entries go to queue and
+    audit."""
     # Nobody reached: the next attempt starts again at level 1 (a patient given a ward, a
     # shift added, or the primary on-call paged again when there is nobody above them).
     state.level = step.level if nurses else 0
@@ -167,61 +202,72 @@ def _notify(
     if step.next_at is None:
         state.stopped_reason = state.stopped_reason or "exhausted"
     if nurses:
-        notifications.enqueue(
-            session, alert_id=alert.id, nurses=nurses, event=step.event, level=step.level, now=now
+        queue.extend(
+            notifications.pending(
+                alert_id=state.alert_id, nurses=nurses, event=step.event, level=step.level, now=now
+            )
         )
         log.info(
             "alert %s (%s %s): level %d, notified nurses %s",
-            alert.id, alert.severity, alert.rule_id, step.level, [n.id for n in nurses],
+            state.alert_id, alert.severity, alert.rule_id, step.level, [n.id for n in nurses],
         )  # fmt: skip
     else:
         log.warning(
             "alert %s (%s %s) of patient %s: nobody on call (ward %s, level %d); retry at %s",
-            alert.id, alert.severity, alert.rule_id, alert.patient_id, state.ward_id,
+            state.alert_id, alert.severity, alert.rule_id, alert.patient_id, state.ward_id,
             step.level, step.next_at,
         )  # fmt: skip
-        record(
-            session,
-            actor=SYSTEM_ACTOR,
-            action="alerts.unrouted",
-            target=f"alert:{alert.id}",
-            ward_id=state.ward_id,
-            level=step.level,
+        audit.append(
+            entry(
+                actor=SYSTEM_ACTOR,
+                action="alerts.unrouted",
+                target=f"alert:{state.alert_id}",
+                ward_id=state.ward_id,
+                level=step.level,
+            )
         )
     return EscalationResult(
-        alert.id, step.level, step.event.value, tuple(n.id for n in nurses), step.next_at
+        state.alert_id, step.level, step.event.value, tuple(n.id for n in nurses), step.next_at
     )
 
 
 def _wards_of(session: Session, *, patient_ids: Iterable[int]) -> dict[int, int]:
     """The ward of each patient that has one, in one query."""
+    table = PATIENT_WARDS.c
     rows = session.execute(
-        select(PatientWard.patient_id, PatientWard.ward_id).where(
-            PatientWard.patient_id.in_(sorted(set(patient_ids)))
+        select(table.patient_id, table.ward_id).where(
+            table.patient_id.in_(sorted(set(patient_ids)))
         )
     ).all()
     return {patient_id: ward_id for patient_id, ward_id in rows}
 
 
 def start_escalation(
-    session: Session, *, alerts: Sequence[Alert], now: datetime
+    session: Session, *, alerts: Sequence[OpenedAlert], now: datetime
 ) -> list[EscalationResult]:
     """Notify level 1 of each newly opened alert and start its escalation timer (in SQL).
 
-    A fixed number of queries for any number of alerts: wards of the patients, policies,
-    shifts on call now.
+    A fixed number of statements for any number of alerts: wards of the patients, policies,
+    shifts on call now; then the states, notifications and audit entries, each inserted in
+    one statement (Core rows: this runs in the ingest stream for every alert opened).
     """
     if not alerts:
         return []
+    session.flush()  # rows the caller added (alerts, audit entries) keep their place
     ward_of = _wards_of(session, patient_ids={alert.patient_id for alert in alerts})
     policies = _policies(session, ward_of.values())
     rota = on_call_by_ward(session, ward_ids=ward_of.values(), at=now)
+    states: list[_NewState] = []
+    queue: list[dict[str, Any]] = []
+    audit: list[dict[str, Any]] = []
     results = []
     for alert in alerts:
         ward_id = ward_of.get(alert.patient_id)
         policy_id, policy = policies.get(ward_id, policies[None])
-        state = EscalationState(alert_id=alert.id, ward_id=ward_id, policy_id=policy_id, level=0)
-        session.add(state)
+        if alert.id is None:
+            raise ValueError(f"alert {alert.rule_id} of patient {alert.patient_id} is not written")
+        state = _NewState(alert_id=alert.id, ward_id=ward_id, policy_id=policy_id)
+        states.append(state)
         step, nurses = _route(
             policy,
             alert.severity,
@@ -230,8 +276,19 @@ def start_escalation(
             now,
         )
         results.append(
-            _notify(session, alert=alert, state=state, step=step, nurses=nurses, now=now)
+            _notify(
+                alert=alert,
+                state=state,
+                step=step,
+                nurses=nurses,
+                now=now,
+                queue=queue,
+                audit=audit,
+            )  # fmt: skip
         )
+    session.execute(insert(ESCALATION_STATES), [vars(state) for state in states])
+    notifications.enqueue(session, queue)
+    record_many(session, audit)
     return results
 
 
@@ -241,15 +298,23 @@ def stop_escalation(session: Session, *, alert_id: int, reason: str) -> None:
 
 
 def stop_escalations(session: Session, *, alert_ids: Sequence[int], reason: str) -> None:
-    """stop_escalation for many alerts: one statement per table."""
+    """stop_escalation for many alerts: one statement per table.
+
+    Core statements (the ORM's bulk update costs more than the update on this path); a state
+    already loaded in the session is refreshed from the row when next read.
+    """
     if not alert_ids:
         return
+    session.flush()  # nothing pending is written over the update afterwards
     session.execute(
-        update(EscalationState)
-        .where(EscalationState.alert_id.in_(sorted(alert_ids)))
+        update(ESCALATION_STATES)
+        .where(ESCALATION_STATES.c.alert_id.in_(sorted(alert_ids)))
         .values(next_escalation_at=None, stopped_reason=reason)
-        .execution_options(synchronize_session="fetch")
     )
+    for alert_id in alert_ids:
+        loaded = session.identity_map.get(identity_key(EscalationState, alert_id))
+        if loaded is not None:
+            session.expire(loaded, ["next_escalation_at", "stopped_reason"])
     notifications.cancel_pending(session, alert_ids=alert_ids)
 
 
@@ -274,6 +339,8 @@ def escalate_due(session: Session, *, now: datetime) -> list[EscalationResult]:
     ward_ids = {state.ward_id for state, _ in due if state.ward_id is not None}
     policies = _policies(session, ward_ids)
     rota = on_call_by_ward(session, ward_ids=ward_ids, at=now)
+    queue: list[dict[str, Any]] = []
+    audit: list[dict[str, Any]] = []
     results = []
     for state, alert in due:
         if alert.state != AlertState.OPEN:
@@ -286,16 +353,21 @@ def escalate_due(session: Session, *, now: datetime) -> list[EscalationResult]:
         step, nurses = _route(
             policy, alert.severity, next_step(policy, alert.severity, state.level, now), tiers, now
         )
-        result = _notify(session, alert=alert, state=state, step=step, nurses=nurses, now=now)
-        record(
-            session,
-            actor=SYSTEM_ACTOR,
-            action=f"alerts.{step.event.value}",
-            target=f"alert:{alert.id}",
-            level=step.level,
-            nurse_ids=list(result.nurse_ids),
+        result = _notify(
+            alert=alert, state=state, step=step, nurses=nurses, now=now, queue=queue, audit=audit
+        )
+        audit.append(
+            entry(
+                actor=SYSTEM_ACTOR,
+                action=f"alerts.{step.event.value}",
+                target=f"alert:{alert.id}",
+                level=step.level,
+                nurse_ids=list(result.nurse_ids),
+            )
         )
         results.append(result)
+    notifications.enqueue(session, queue)
+    record_many(session, audit)
     return results
 
 
