@@ -155,6 +155,10 @@ class KioskApi:
             raise
         return dict(response.json())
 
+    def floor_plans(self) -> Json:
+        """The wayfinding map's floor plans (outlines, places with labels, kiosks)."""
+        return dict(self._request("GET", "/api/v1/wayfinding/map", patient=False).json())
+
     # --- patient session ------------------------------------------------------------------
 
     def appointments(self) -> list[Json]:

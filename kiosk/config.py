@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,14 +32,25 @@ class KioskConfig(BaseSettings):
     speech: bool = True
     #: Where this kiosk stands on the wayfinding map (a kiosk id of the map).
     wayfinding_from: str = "kiosk-f1"
+    #: Base URL a phone opens the route page at (the QR code); default: api_url. Set it when
+    #: the kiosk reaches the API on an address patients' phones cannot.
+    public_url: str = ""
     hospital_name_zh: str = "示范医院"
     hospital_name_en: str = "Demo Hospital"
     #: The hospital's time zone, for appointment times on screen.
     timezone: str = "Asia/Shanghai"
 
-    @field_validator("api_url")
+    @field_validator("api_url", "public_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("CAREDGE_KIOSK_API_URL must start with http:// or https://")
+    def _http_url(cls, value: str, info: ValidationInfo) -> str:
+        if (value or info.field_name == "api_url") and not value.startswith(
+            ("http://", "https://")
+        ):
+            name = f"CAREDGE_KIOSK_{str(info.field_name).upper()}"
+            raise ValueError(f"{name} must start with http:// or https://")
         return value.rstrip("/")
+
+    @property
+    def route_page_base(self) -> str:
+        """Where phones open route pages."""
+        return self.public_url or self.api_url

@@ -24,6 +24,7 @@ from kiosk.api_client import (
     SessionEnded,
 )
 from kiosk.documents import parse_time, queue_ticket, report_document
+from kiosk.floorplan import FloorPlan, PlanFormatError, RoutePlan, parse_plan, parse_route
 from kiosk.i18n import Language
 from kiosk.keypad import Keypad
 from kiosk.money import format_cents
@@ -105,11 +106,11 @@ class ReportView:
 
 @dataclass(frozen=True)
 class Directions:
-    """How to reach one department: its location and, when the map knows it, walking steps."""
+    """How to reach one department: its location and, when the map knows it, the route."""
 
     department: Bilingual
     location: Bilingual
-    steps: tuple[Bilingual, ...] = ()
+    route: RoutePlan | None = None
 
 
 def place_id(department: Json) -> str:
@@ -131,6 +132,7 @@ class KioskController:
         language: Language = "zh",
         elder: bool = False,
         wayfinding_from: str = "kiosk-f1",
+        public_url: str = "",
         report_fonts: Sequence[Path] = DEFAULT_CJK_FONTS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -140,6 +142,10 @@ class KioskController:
         self.hospital = hospital
         self.zone = zone
         self.wayfinding_from = wayfinding_from
+        #: Base URL of the route page a phone opens from the QR code.
+        self.public_url = public_url
+        #: Floor plans of the wayfinding map (public, not patient data: kept across sessions).
+        self.floor_plans: dict[str, FloorPlan] = {}
         self.report_fonts = tuple(report_fonts)
         self.clock = clock
         self.language: Language = language
@@ -372,18 +378,33 @@ class KioskController:
             return False
         directions = []
         for appointment in self.appointments:
-            route = self._call(
+            found = self._call(
                 lambda a=appointment: self.api.route(self.wayfinding_from, a.place_id)
             )
-            if route is None and not self.online:
+            if found is None and not self.online:
                 return False
-            steps = tuple(
-                Bilingual(step["text"]["zh"], step["text"]["en"])
-                for step in (route or {}).get("steps", [])
-            )
-            directions.append(Directions(appointment.department, appointment.location, steps))
+            route = self._route(found) if found is not None else None
+            directions.append(Directions(appointment.department, appointment.location, route))
         self.directions = directions
         return True
+
+    def _route(self, body: Json) -> RoutePlan | None:
+        """The route (loading the floor plans once), or None when the API's answer is unusable."""
+        if not self.floor_plans:
+            plans = self._call(self.api.floor_plans)
+            try:
+                self.floor_plans = parse_plan(plans) if plans is not None else {}
+            except PlanFormatError as error:
+                log.warning("floor plans not drawable: %s", error)
+        try:
+            return parse_route(body, self.public_url)
+        except PlanFormatError as error:
+            log.warning("route not usable: %s", error)
+            return None
+
+    def can_draw(self, route: RoutePlan) -> bool:
+        """True when every floor of route has a floor plan (else its steps are shown as text)."""
+        return set(route.floors) <= set(self.floor_plans)
 
     def check_in(self, appointment_id: int) -> str | None:
         """Check in and print the queue ticket; the ticket, or None when not checked in.

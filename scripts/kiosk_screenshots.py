@@ -51,6 +51,7 @@ def tour(d: Driver) -> Generator[float, None, None]:
     yield from d.tap(report)
     yield from d.screenshot(out / f"{prefix}-5-reports.png")
     yield from d.tap("nav_directions")
+    yield from d.tap("next_page")  # cardiology: floor 1 to the lift, then floor 2
     yield from d.screenshot(out / f"{prefix}-6-directions.png")
     yield from d.tap("nav_finish")
     yield from d.tap("star_5")

@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -33,10 +33,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.alerts.models import Alert
 from cloud.api.app import create_app
-from cloud.db import make_engine, make_sessionmaker, utcnow
+from cloud.db import make_engine, make_sessionmaker, transaction, utcnow
 from cloud.deadletters.models import DeadLetter
 from cloud.demo.broker import MQTT_PROTOCOL, EmbeddedBroker
 from cloud.demo.home import HomeError, SimulatedHomes, gateway_settings
+from cloud.demo.kiosk import (
+    KioskWindow,
+    has_display,
+    kiosk_argv,
+    kiosk_environment,
+    open_kiosk_hint,
+    route_page_url,
+)
 from cloud.demo.publisher import DemoPublisher
 from cloud.demo.scenario import DEFAULT_SEED, PATIENTS, AnyReading, MalformedPayload, Scenario
 from cloud.demo.seed import (
@@ -48,6 +56,7 @@ from cloud.demo.seed import (
     seed_on_call,
 )
 from cloud.errors import CloudError
+from cloud.hospital.demo_seed import DEPARTMENTS, DemoHospital, seed_demo
 from cloud.ingest.worker import IngestWorker
 from cloud.migrate import upgrade
 from cloud.oncall.scheduler import run_scheduler_once
@@ -91,11 +100,18 @@ class DemoAccess:
     nurse_password: str
     backup_nurse_password: str
     patient_ids: dict[str, int]
+    hospital: DemoHospital
+    print_dir: Path
 
     @property
     def console_url(self) -> str:
         """The nurse console."""
         return f"{self.api_url}/console/"
+
+    @property
+    def route_url(self) -> str:
+        """The phone page of the route from the lobby kiosk to Cardiology (sample map)."""
+        return route_page_url(self.api_url)
 
 
 @dataclass(frozen=True)
@@ -197,9 +213,18 @@ class DemoSystem:
             bound_from=now - timedelta(days=self._backfill_days + 1),
         )
         seed_on_call(self._sessions, patient_ids=patient_ids, backup_password=passwords[2], now=now)
+        with transaction(self._sessions) as session:
+            hospital = seed_demo(
+                session,
+                now=now,
+                zone=settings.hospital_zone,
+                secret=settings.secret_key.get_secret_value(),
+            )
         self._say(
             f"database {database_url}: {len(patient_ids)} patients with their meters, "
-            f"{len(WARDS)} wards, 2 nurses on call"
+            f"{len(WARDS)} wards, 2 nurses on call; the hospital: {len(DEPARTMENTS)} departments, "
+            f"{len(hospital.patients)} outpatients, {len(hospital.appointments)} appointments, "
+            f"kiosk {hospital.kiosk_name}"
         )
         self._start_worker()
         self._start_api()
@@ -214,6 +239,8 @@ class DemoSystem:
             nurse_password=passwords[1],
             backup_nurse_password=passwords[2],
             patient_ids=patient_ids,
+            hospital=hospital,
+            print_dir=demo_dir / "prints",
         )
 
     def _start_worker(self) -> None:
@@ -474,28 +501,42 @@ def run_demo(
         progress=say,
     ) as system:
         access = system.start()
-        print(banner(access), flush=True)
-        system.start_live()
-        if system.wait_live():
-            say("first live reading: meter → gateway → broker → ingest, stored")
-        else:
-            say("no live reading stored yet; see the log above")
-        deadline = None if duration is None else time.monotonic() + duration
-        stop = threading.Event()
-        with _stop_on_sigterm(stop):
-            try:
-                while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-                    stop.wait(0.2)
-            except KeyboardInterrupt:
-                stop.set()
-        say("stopping …")
+        print(banner(access, display=has_display()), flush=True)
+        with ExitStack() as kiosk:
+            if has_display():
+                log_path = settings.var_dir / "demo" / "kiosk.log"
+                kiosk.enter_context(_kiosk_window(access, log_path))
+                say(f"kiosk window opened (caredge kiosk --windowed; log {log_path})")
+            system.start_live()
+            if system.wait_live():
+                say("first live reading: meter → gateway → broker → ingest, stored")
+            else:
+                say("no live reading stored yet; see the log above")
+            deadline = None if duration is None else time.monotonic() + duration
+            stop = threading.Event()
+            with _stop_on_sigterm(stop):
+                try:
+                    while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+                        stop.wait(0.2)
+                except KeyboardInterrupt:
+                    stop.set()
+            say("stopping …")
         system.stop()
         summary = system.summary()
     print(summary_text(summary), flush=True)
     return summary
 
 
-def banner(access: DemoAccess) -> str:
+def _kiosk_window(access: DemoAccess, log_path: Path) -> KioskWindow:
+    """The demo kiosk against the demo API, printing to files."""
+    return KioskWindow(
+        kiosk_argv(access.api_url),
+        kiosk_environment(access.hospital.kiosk_token, access.print_dir),
+        log_path,
+    )
+
+
+def banner(access: DemoAccess, *, display: bool) -> str:
     """The text that tells a person where to look."""
     api = access.api_url
     broker = "embedded amqtt, MQTT 3.1.1" if access.embedded_broker else "CAREDGE_MQTT_URL"
@@ -507,6 +548,15 @@ def banner(access: DemoAccess) -> str:
         if p.mrn in access.patient_ids
     )
     first = next(iter(access.patient_ids.values()))
+    hospital = access.hospital
+    number, _name, birth = hospital.patients[0]
+    qr_code = next(code for _id, n, _s, _d, code in hospital.appointments if n == number)
+    if display:
+        opening = "    the kiosk window opens now (it stops with the demo)"
+    else:
+        opening = "    no display here; open it with:\n" + open_kiosk_hint(
+            access.api_url, hospital.kiosk_token, access.print_dir
+        )
     return f"""
 ================================ caredge demo ================================
 Nurse console   {access.console_url}
@@ -528,6 +578,15 @@ hypoglycaemia (critical), 李秀英 Li Xiuying loose cuff (device fault).
 API with a token:
     curl -s -X POST {api}/api/v1/auth/token -d username={NURSE_USERNAME} -d password=…
     curl -s -H "Authorization: Bearer $TOKEN" {api}/api/v1/patients/{first}/readings
+
+Hospital kiosk (demo hospital: departments, outpatients, today's appointments, bills, reports):
+    kiosk token     {hospital.kiosk_token}
+    try patient     {number}, born {birth:%Y%m%d} (keypad), or scan (type) this QR text:
+                    {qr_code}
+    route page      {access.route_url}
+                    (lobby kiosk → Cardiology, the page the kiosk's QR code opens on a phone)
+    prints go to    {access.print_dir}
+{opening}
 
 A live reading every few seconds. Ctrl-C stops.
 ==============================================================================

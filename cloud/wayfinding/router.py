@@ -1,4 +1,4 @@
-"""Public wayfinding endpoints: places, a route as JSON, as SVG, and as a page for phones.
+"""Public wayfinding endpoints: places, floor plans, a route as JSON, SVG and a phone page.
 
 No authentication: the map, routes and directions hold no patient data, and the route page is
 opened on a patient's own phone from the kiosk's QR code, where there is no caredge login.
@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import HTMLResponse, Response
 
 from cloud.api.deps import SettingsDep
-from cloud.wayfinding.schemas import PlacesRead, RouteRead
+from cloud.wayfinding.schemas import MapRead, PlacesRead, RouteRead
 from cloud.wayfinding.service import Wayfinder, wayfinder_for
 from wayfinding.errors import NoRoute, UnknownPlace
 from wayfinding.routing import Route
@@ -60,6 +60,12 @@ def _query(origin: str, destination: str, accessible: bool, lang: str | None = N
 def places(wayfinder: WayfinderDep) -> PlacesRead:
     """Floors, and the places and kiosks a route can start or end at."""
     return PlacesRead.of(wayfinder.map)
+
+
+@router.get("/map", response_model=MapRead)
+def floor_plans(wayfinder: WayfinderDep) -> MapRead:
+    """Floor outlines, places with labels, walkways and kiosks, to draw the map (kiosk screen)."""
+    return MapRead.of(wayfinder.map)
 
 
 @router.get("/route", response_model=RouteRead)

@@ -124,3 +124,81 @@ class PlacesRead(BaseModel):
             ],
             places=places,
         )
+
+
+class PlaceShapeRead(BaseModel):
+    """A place as drawn: its outline and where its name goes (the vertex mean)."""
+
+    id: str
+    kind: str
+    name: NameRead
+    polygon: list[tuple[float, float]]
+    label_at: tuple[float, float]
+
+
+class KioskRead(BaseModel):
+    id: str
+    name: NameRead
+    x: float
+    y: float
+
+
+class FloorPlanRead(BaseModel):
+    """One floor to draw: outline, places, walkway segments (graph edges) and kiosks."""
+
+    id: str
+    level: int
+    name: NameRead
+    outline: list[tuple[float, float]]
+    places: list[PlaceShapeRead]
+    walkways: list[tuple[tuple[float, float], tuple[float, float]]]
+    kiosks: list[KioskRead]
+
+
+class MapRead(BaseModel):
+    """The floor plans of the map in metres (x east, y north), lowest floor first."""
+
+    map_id: str
+    name: NameRead
+    floors: list[FloorPlanRead]
+
+    @classmethod
+    def of(cls, hospital: HospitalMap) -> MapRead:
+        floors = sorted(hospital.floors.values(), key=lambda f: f.level)
+        return cls(
+            map_id=hospital.id,
+            name=NameRead.of(hospital.name),
+            floors=[
+                FloorPlanRead(
+                    id=floor.id,
+                    level=floor.level,
+                    name=NameRead.of(floor.name),
+                    outline=list(floor.outline),
+                    places=[
+                        PlaceShapeRead(
+                            id=p.id,
+                            kind=p.kind,
+                            name=NameRead.of(p.name),
+                            polygon=list(p.polygon),
+                            label_at=(
+                                round(sum(x for x, _ in p.polygon) / len(p.polygon), 2),
+                                round(sum(y for _, y in p.polygon) / len(p.polygon), 2),
+                            ),
+                        )
+                        for p in hospital.places.values()
+                        if p.floor == floor.id
+                    ],
+                    walkways=[
+                        (hospital.node(e.a).point, hospital.node(e.b).point)
+                        for e in hospital.edges
+                        if not e.vertical and hospital.node(e.a).floor == floor.id
+                    ],
+                    kiosks=[
+                        KioskRead(id=k.id, name=NameRead.of(k.name), x=k.x, y=k.y)
+                        for k in hospital.kiosks.values()
+                        if k.floor == floor.id
+                    ],
+                )
+                for floor in floors
+            ],
+        )

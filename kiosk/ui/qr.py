@@ -20,6 +20,7 @@ class QrImage(Image):
     """Shows ``data`` as a black-on-white QR code, scaled without blurring."""
 
     data = StringProperty("")
+    tag = StringProperty("")
 
     def on_data(self, _instance: object, data: str) -> None:
         if not data:

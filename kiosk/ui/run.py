@@ -59,6 +59,7 @@ def build_app(config: KioskConfig):  # type: ignore[no-untyped-def]
         language=config.language,
         elder=config.elder,
         wayfinding_from=config.wayfinding_from,
+        public_url=config.route_page_base,
         report_fonts=printing.report_fonts,
     )
     app = KioskApp(controller, config, Speaker(enabled=config.speech))

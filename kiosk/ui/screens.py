@@ -13,8 +13,10 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
 from kivy.uix.widget import Widget
 
+from kiosk.floorplan import RoutePlan, other_floor
+from kiosk.ui.floorplan import FloorPlanWidget
 from kiosk.ui.qr import QrImage
-from kiosk.ui.widgets import Card, KioskButton, KioskLabel
+from kiosk.ui.widgets import Card, KioskButton, KioskLabel, MapCard
 
 if TYPE_CHECKING:
     from kiosk.ui.app import KioskApp
@@ -126,7 +128,8 @@ class PatientScreen(KioskScreen):
         start = self.page * per_page
         for item in items[start : start + per_page]:
             box.add_widget(self.card(item))
-        box.add_widget(Widget())
+        if not any(child.size_hint_y for child in box.children):
+            box.add_widget(Widget())  # cards keep their height, at the top
 
 
 def _row(*widgets: Widget, height: float | None = None) -> BoxLayout:
@@ -300,7 +303,10 @@ class ReportsScreen(PatientScreen):
 
 
 class DirectionsScreen(PatientScreen):
-    """Where each of today's departments is, with walking steps when the map knows them."""
+    """Where each of today's departments is: the floor plan with the route, its steps and a QR
+    code for the phone; the location text (and steps) when the map cannot draw it."""
+
+    floor = StringProperty("")
 
     def items(self) -> Sequence[Any]:
         app = kiosk_app()
@@ -313,12 +319,29 @@ class DirectionsScreen(PatientScreen):
     def per_page(self) -> int:
         return 1  # a route is long: one department per page
 
+    def on_pre_enter(self, *_args: Any) -> None:
+        self.floor = ""
+
+    def turn(self, step: int) -> None:
+        self.floor = ""
+        super().turn(step)
+
+    def show_floor(self, floor: str) -> None:
+        """A floor button: show that floor of the route."""
+        self.floor = floor
+        kiosk_app().touched()
+        self.refresh()
+
     def card(self, item: Any) -> Widget:
         app = kiosk_app()
+        route = item.route
+        if route is not None and app.controller.can_draw(route):
+            return self._map_card(item, route)
         lang = app.lang
+        texts = [step.text.in_(lang) for step in route.steps] if route is not None else []
         steps = [
-            KioskLabel(text=f"{number}. {step.in_(lang)}")
-            for number, step in enumerate(item.steps[: 4 if app.elder else 6], start=1)
+            KioskLabel(tag=f"step_{number}", text=f"{number}. {text}")
+            for number, text in enumerate(texts[: 4 if app.elder else 6], start=1)
         ]
         if not steps:
             steps = [KioskLabel(level="muted", text=app.tr("directions_map_soon"))]
@@ -330,6 +353,70 @@ class DirectionsScreen(PatientScreen):
                 *steps,
             )
         )
+        return card
+
+    def _map_card(self, item: Any, route: RoutePlan) -> Widget:
+        app = kiosk_app()
+        lang = app.lang
+        plans = app.controller.floor_plans
+        floor = self.floor if self.floor in route.floors else route.origin_floor
+        onward = ""
+        if floor != route.destination_floor:
+            after = other_floor(route, floor, 1)
+            onward = app.tr("map_to_floor", floor=plans[after].name.in_(lang))
+        plan = FloorPlanWidget(
+            plan=plans[floor],
+            route=route,
+            lang=lang,
+            here_text=app.tr("map_here"),
+            onward_text=onward,
+            text_sp=app.theme.body_sp,
+        )
+        left = BoxLayout(orientation="vertical", spacing=dp(8), size_hint_x=0.6)
+        tabs = BoxLayout(spacing=dp(8), size_hint_y=None, height=dp(app.theme.touch_dp))
+        for floor_id in route.floors:
+            button = KioskButton(
+                tag=f"floor_{floor_id}",
+                role="primary" if floor_id == floor else "secondary",
+                text=plans[floor_id].name.in_(lang),
+            )
+            button.bind(on_release=lambda _b, f=floor_id: self.show_floor(f))
+            tabs.add_widget(button)
+        left.add_widget(tabs)
+        left.add_widget(plan)
+
+        steps = [
+            KioskLabel(tag=f"step_{step.number}", text=f"{step.number}. {step.text.in_(lang)}")
+            for step in route.steps_on(floor)
+        ]
+        phone = route.phone_url(lang)
+        qr_size = dp(120 if app.elder else 140)
+        qr_row = _row(
+            QrImage(
+                tag="route_qr",
+                data=phone,
+                size_hint=(None, None),
+                size=(qr_size, qr_size),
+                allow_stretch=True,
+            ),
+            KioskLabel(level="muted", text=app.tr("map_phone_hint")),
+            height=qr_size,
+        )
+        # The department goes into the screen title: the column keeps its room for the steps.
+        self.title = f"{app.tr('directions_title')} · {item.department.in_(lang)}"
+        right = BoxLayout(orientation="vertical", spacing=dp(6), size_hint_x=0.4)
+        heading = [
+            KioskLabel(level="muted", text=app.tr("map_distance", meters=round(route.distance_m)))
+        ]
+        if not app.elder:
+            heading.insert(0, KioskLabel(level="muted", text=item.location.in_(lang)))
+        for widget in (*heading, *steps):
+            right.add_widget(widget)
+        right.add_widget(Widget())
+        right.add_widget(qr_row)
+        card = MapCard(tag="map_card")
+        card.add_widget(left)
+        card.add_widget(right)
         return card
 
 

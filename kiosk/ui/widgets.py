@@ -34,3 +34,9 @@ class Card(BoxLayout):
 
     tag = StringProperty("")
     item_id = NumericProperty(0)
+
+
+class MapCard(BoxLayout):
+    """The white panel of the map screen: it fills the page instead of fitting its content."""
+
+    tag = StringProperty("")

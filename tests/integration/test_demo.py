@@ -224,6 +224,23 @@ def _check_system(system: DemoSystem) -> None:
         letters.raise_for_status()
         assert letters.json()["total"] > 0
         assert http.get(f"/api/v1/patients/{zhang}/readings").status_code == 401
+
+        # The demo hospital is seeded: the kiosk token works, a patient identifies, and the
+        # wayfinding route page the banner shows answers.
+        kiosk = {"Authorization": f"Bearer {access.hospital.kiosk_token}"}
+        assert http.get("/api/v1/kiosk/me", headers=kiosk).json()["name"] == "lobby-1"
+        number, _name, birth = access.hospital.patients[0]
+        identified = http.post(
+            "/api/v1/kiosk/identify/patient-number",
+            headers=kiosk,
+            json={"patient_number": number, "birth_date": birth.isoformat()},
+        )
+        assert identified.status_code == 200, identified.text
+        session = {"Authorization": f"Bearer {identified.json()['session_token']}"}
+        visits = http.get("/api/v1/kiosk/appointments", headers=session).json()
+        assert {v["department"]["name_en"] for v in visits} >= {"Cardiology"}
+        page = http.get(access.route_url)
+        assert page.status_code == 200 and "<svg" in page.text
         system.stop()
 
     # Every reading a simulated meter took is stored, with the meter's values and time, under
@@ -276,6 +293,8 @@ def test_run_demo_stops_after_duration_and_summarises(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("CAREDGE_MQTT_URL", raising=False)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     settings = Settings(var_dir=tmp_path, api_port=free_port())
     started = time.monotonic()
     summary = run_demo(settings, duration=3, backfill_days=3, live_interval_s=0.5)
@@ -284,6 +303,10 @@ def test_run_demo_stops_after_duration_and_summarises(
     assert f"http://127.0.0.1:{settings.api_port}/console/" in out
     assert "/docs" in out and f"{NURSE_USERNAME} " in out and f"{BACKUP_NURSE_USERNAME} " in out
     assert "first live reading: meter → gateway → broker → ingest, stored" in out
+    assert "kiosk token     ckd_" in out and "try patient     1000000001, born 19480302" in out
+    route = f"http://127.0.0.1:{settings.api_port}/api/v1/wayfinding/route.html?from=kiosk-f1"
+    assert f"route page      {route}" in out
+    assert "no display here" in out and 'xvfb-run -s "-screen 0 1280x800x24" caredge kiosk' in out
     assert f"{summary.stored} readings stored" in out and f"{summary.alerts} alerts raised" in out
     assert summary.gateway_acknowledged == summary.meter_readings == summary.stored > 3 * 10
     assert summary.alerts >= 3

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import socket
-from datetime import UTC, datetime, timedelta
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -11,6 +13,14 @@ from sqlalchemy import func, select
 from cloud.auth.service import authenticate
 from cloud.db import make_engine, make_sessionmaker
 from cloud.demo.broker import _is_loopback, broker_config
+from cloud.demo.kiosk import (
+    KioskWindow,
+    has_display,
+    kiosk_argv,
+    kiosk_environment,
+    open_kiosk_hint,
+    route_page_url,
+)
 from cloud.demo.run import (
     DemoAccess,
     DemoSummary,
@@ -30,6 +40,7 @@ from cloud.demo.seed import (
 )
 from cloud.devices.models import Device, DeviceBinding, Gateway
 from cloud.devices.service import patient_at
+from cloud.hospital.demo_seed import DemoHospital
 from cloud.migrate import upgrade
 from cloud.oncall.models import PatientWard
 from cloud.oncall.service import on_call
@@ -100,8 +111,16 @@ def test_seed_on_call_puts_the_demo_nurses_on_call_for_every_patient(tmp_path: P
         engine.dispose()
 
 
-def test_banner_says_where_to_look() -> None:
-    access = DemoAccess(
+HOSPITAL = DemoHospital(
+    kiosk_name="lobby-1",
+    kiosk_token="ckd_demo-token",
+    patients=[("1000000001", "张小三", date(1948, 3, 2))],
+    appointments=[(7, "1000000001", "2026-11-20 09:00", "CARD", "qr-text-for-7")],
+)
+
+
+def _access() -> DemoAccess:
+    return DemoAccess(
         api_url="http://127.0.0.1:8000",
         mqtt_url="mqtt://127.0.0.1:1883",
         embedded_broker=True,
@@ -110,8 +129,13 @@ def test_banner_says_where_to_look() -> None:
         nurse_password="nurse-pw",
         backup_nurse_password="backup-pw",
         patient_ids={p.mrn: i + 1 for i, p in enumerate(PATIENTS)},
+        hospital=HOSPITAL,
+        print_dir=Path("var/demo/prints"),
     )
-    text = banner(access)
+
+
+def test_banner_says_where_to_look() -> None:
+    text = banner(_access(), display=True)
     assert "Nurse console   http://127.0.0.1:8000/console/" in text
     assert (
         f"{NURSE_USERNAME:<7} nurse-pw" in text and f"{BACKUP_NURSE_USERNAME:<7} backup-pw" in text
@@ -121,6 +145,53 @@ def test_banner_says_where_to_look() -> None:
     assert "http://127.0.0.1:8000/api/v1/auth/token" in text
     assert "http://127.0.0.1:8000/api/v1/patients/1/readings" in text
     assert all(p.name in text for p in PATIENTS)
+    # The hospital kiosk: token, a patient to try, a QR text, the route page, where prints go.
+    assert "kiosk token     ckd_demo-token" in text
+    assert "try patient     1000000001, born 19480302" in text and "qr-text-for-7" in text
+    assert (
+        "route page      http://127.0.0.1:8000/api/v1/wayfinding/route.html"
+        "?from=kiosk-f1&to=cardiology&accessible=false" in text
+    )
+    assert "prints go to    var/demo/prints" in text
+    assert "the kiosk window opens now" in text and "xvfb-run" not in text
+
+
+def test_banner_without_a_display_says_how_to_open_the_kiosk() -> None:
+    text = banner(_access(), display=False)
+    assert "no display here" in text
+    assert (
+        "CAREDGE_KIOSK_TOKEN=ckd_demo-token CAREDGE_KIOSK_REPORT_PRINTER=file "
+        "CAREDGE_KIOSK_TICKET_PRINTER=file CAREDGE_KIOSK_PRINT_DIR=var/demo/prints "
+        'CAREDGE_KIOSK_WAYFINDING_FROM=kiosk-f1 xvfb-run -s "-screen 0 1280x800x24" '
+        "caredge kiosk --windowed --api-url http://127.0.0.1:8000" in text
+    )
+    assert "on a screen:  CAREDGE_KIOSK_TOKEN=ckd_demo-token" in text
+
+
+def test_kiosk_command_environment_and_display() -> None:
+    assert kiosk_argv("http://h:1")[-4:] == ["kiosk", "--windowed", "--api-url", "http://h:1"]
+    env = kiosk_environment("tok", Path("/p"))
+    assert env["CAREDGE_KIOSK_TOKEN"] == "tok" and env["CAREDGE_KIOSK_PRINT_DIR"] == "/p"
+    assert route_page_url("http://h:1", "radiology").endswith("to=radiology&accessible=false")
+    assert has_display({"DISPLAY": ":3"}) and has_display({"WAYLAND_DISPLAY": "wayland-0"})
+    assert not has_display({}) and not has_display({"DISPLAY": ""})
+    hint = open_kiosk_hint("http://h:1", "a b", Path("/p"))
+    assert "CAREDGE_KIOSK_TOKEN='a b'" in hint  # quoted for the shell
+
+
+def test_kiosk_window_runs_the_child_with_the_token_and_stops_it(tmp_path: Path) -> None:
+    child = "import os, time; print(os.environ['CAREDGE_KIOSK_TOKEN'], flush=True); time.sleep(60)"
+    window = KioskWindow(
+        [sys.executable, "-c", child], {"CAREDGE_KIOSK_TOKEN": "t0k"}, tmp_path / "k.log"
+    )
+    with window:
+        assert window.running
+        deadline = datetime.now(UTC) + timedelta(seconds=10)
+        while "t0k" not in window.log_path.read_text() and datetime.now(UTC) < deadline:
+            time.sleep(0.05)
+        assert window.log_path.read_text().strip() == "t0k"
+    assert not window.running
+    assert window.stop() is None  # already stopped
 
 
 def test_summary_text() -> None:

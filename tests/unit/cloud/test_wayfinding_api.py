@@ -100,3 +100,25 @@ def test_unknown_language_is_refused(api: ApiHarness) -> None:
         "/api/v1/wayfinding/route.svg", params={"from": "kiosk-f1", "to": "radiology", "lang": "fr"}
     )
     assert response.status_code == 422
+
+
+def test_map_gives_the_floor_plans_to_draw(api: ApiHarness) -> None:
+    response = api.client.get("/api/v1/wayfinding/map")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["map_id"] == "sample-hospital"
+    assert [f["id"] for f in body["floors"]] == ["F1", "F2"]
+    first = body["floors"][0]
+    assert first["outline"] == [[0, 0], [60, 0], [60, 26], [0, 26]]
+    places = {p["id"]: p for p in first["places"]}
+    assert places["radiology"]["polygon"] == [[4, 14.5], [22, 14.5], [22, 26], [4, 26]]
+    assert places["radiology"]["label_at"] == [13, 20.25]
+    assert places["radiology"]["name"] == {"en": "Radiology", "zh": "放射科"}
+    assert places["F1-corridor"]["kind"] == "corridor"
+    assert "cardiology" not in places  # a floor holds only its own places
+    assert [[9, 3], [9, 5.75]] in first["walkways"]  # kiosk-f1 to the lobby
+    # No lift or stairs link (same x, y on two floors): those are drawn on neither floor.
+    assert all(a != b for floor in body["floors"] for a, b in floor["walkways"])
+    assert first["kiosks"] == [
+        {"id": "kiosk-f1", "name": {"en": "Floor 1 kiosk", "zh": "一楼自助机"}, "x": 9, "y": 3}
+    ]
