@@ -32,6 +32,16 @@ def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
+    # An id or number beyond 64 bits (SQLite refuses to bind it) can match no row: the
+    # request is at fault, not the server.
+    log.warning("%s %s: number out of range: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        {"detail": "a number in the request is out of range (integers are limited to 64 bits)"},
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+    )
+
+
 def _cloud_error(request: Request, exc: Exception) -> JSONResponse:
     log.error("%s %s: unmapped %s: %s", request.method, request.url.path, type(exc).__name__, exc)
     return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)
@@ -45,9 +55,11 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Map NotFoundError→404, ConflictError→409, StoreUnavailableError→503, others→500."""
+    """Map NotFoundError→404, ConflictError→409, StoreUnavailableError→503, an integer too
+    large for the database (OverflowError)→422, others→500."""
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(ConflictError, _conflict)
     app.add_exception_handler(StoreUnavailableError, _store_unavailable)
+    app.add_exception_handler(OverflowError, _out_of_range)
     app.add_exception_handler(CloudError, _cloud_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 
 class WardCreate(BaseModel):
@@ -78,6 +78,14 @@ class NurseUpdate(BaseModel):
     phone: str | None = Field(default=None, max_length=32)
     mqtt_enabled: bool | None = None
     active: bool | None = None
+
+    @field_validator("mqtt_enabled", "active")
+    @classmethod
+    def _not_null(cls, value: bool | None) -> bool:
+        """null would mean "neither": refuse it (omit the field to keep the value)."""
+        if value is None:
+            raise ValueError("must be true or false; omit the field to keep it")
+        return value
 
 
 class NurseRead(BaseModel):
