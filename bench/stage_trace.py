@@ -108,11 +108,12 @@ def _patch_ingest() -> None:
             info["rules_start"], info["rules_end"] = started, time.time()
         return changes
 
-    def timed(write_points: Callable[..., None]) -> Callable[..., None]:
-        def traced_store_write(self, points) -> None:  # type: ignore[no-untyped-def]
+    def timed(write_points: Callable[..., Any]) -> Callable[..., Any]:
+        def traced_store_write(self, points):  # type: ignore[no-untyped-def]
             started = time.time()
-            write_points(self, points)
+            receipt = write_points(self, points)
             last_tsdb[:] = [started, time.time()]
+            return receipt
 
         return traced_store_write
 
@@ -124,6 +125,10 @@ def _patch_ingest() -> None:
     module.evaluate_readings = traced_evaluate  # type: ignore[assignment]
     for store in (InfluxReadingStore, SqlReadingStore):
         store.write = timed(store.write)  # type: ignore[method-assign]
+    # With VictoriaMetrics the worker writes unpersisted points; the snapshot comes later.
+    InfluxReadingStore.write_unpersisted = timed(  # type: ignore[method-assign]
+        InfluxReadingStore.write_unpersisted
+    )
 
 
 def _patch_api() -> None:
@@ -155,7 +160,7 @@ STAGES = (
     ("batch window (collect)", "arrival", "collected"),
     ("prepare (decode, dedupe, owners)", "collected", "prepared"),
     ("wait for the store thread", "prepared", "store_start"),
-    ("TSDB write (+snapshot)", "tsdb_start", "tsdb_end"),
+    ("TSDB write", "tsdb_start", "tsdb_end"),
     ("rules (in the batch transaction)", "rules_start", "rules_end"),
     ("store: write start → commit", "write_start", "committed"),
     ("commit → console poll starts", "committed", "tick_start"),

@@ -114,6 +114,7 @@ def ingest() -> None:
         session_factory=make_sessionmaker(engine),
         store=metrics.timed(store),
         stats=stats,
+        metrics=metrics,
     )
     flag = _stop_flag()
     with ExitStack() as stack:

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     ingest_batch_size: int = 1000
-    ingest_batch_seconds: float = 0.05
+    ingest_batch_seconds: float = 0.02
     log_level: str = "INFO"
     #: The hospital paging/SMS webhook (empty: webhook notifications fail and are reported).
     webhook_url: str = ""

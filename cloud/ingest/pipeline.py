@@ -1,14 +1,16 @@
 """Pure ingest decisions for one batch of MQTT messages (no I/O).
 
 A batch goes through ``triage`` twice-safe: it decides, for every message, whether it is a
-reading to store, a duplicate to acknowledge silently or a dead letter with a reason. The
-worker supplies what it read from SQL (registered devices, ledger keys, bindings).
+reading to store, a duplicate to acknowledge silently, a reading to write again to the
+time-series store (its ledger row is not known durable there) or a dead letter with a reason.
+The worker supplies what it read from SQL (registered devices, ledger rows, bindings).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import NamedTuple
 
 from cloud.devices.bindings import Binding, owner_at
@@ -31,6 +33,17 @@ class Inbound(NamedTuple):
     mid: int = 0
     qos: int = 1
     generation: int = 0
+    #: time.monotonic() when paho handed the message over (for the ingest lag metric).
+    received: float = 0.0
+
+
+class Undurable(NamedTuple):
+    """A ledger row whose point is not known durable in the time-series store: the owner the
+    point was written for, its kind and measurement time."""
+
+    patient_id: int | None
+    kind: str
+    measured_at: datetime
 
 
 @dataclass(frozen=True)
@@ -57,11 +70,22 @@ class Decoded:
 
 @dataclass
 class Triage:
-    """Second pass: what to store, what was already stored, what to dead-letter."""
+    """Second pass: what to store, what was already stored, what to dead-letter.
+
+    ``rewrites`` are readings in the ledger whose points are not known durable in the
+    time-series store: they are written there again (with the ledger's owner) but are not new,
+    so the alert rules do not see them again.
+    """
 
     accepted: list[tuple[AnyReading, int | None]] = field(default_factory=list)
     duplicates: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+    rewrites: list[tuple[AnyReading, int | None]] = field(default_factory=list)
+
+    @property
+    def keys(self) -> list[Key]:
+        """Keys this batch writes: accepted and rewritten readings."""
+        return [reading.key for reading, _ in (*self.accepted, *self.rewrites)]
 
 
 def decode_batch(messages: Iterable[Inbound]) -> Decoded:
@@ -98,10 +122,19 @@ def triage(
     decoded: Decoded,
     *,
     devices_by_gateway: Mapping[str, set[str]],
-    stored_keys: set[Key],
+    stored_keys: Set[Key],
     bindings: Mapping[str, Sequence[Binding]],
+    undurable: Mapping[Key, Undurable] | None = None,
 ) -> Triage:
-    """Drop duplicates (already stored or repeated in the batch) and unregistered devices."""
+    """Drop duplicates and unregistered devices; rewrite stored readings not known durable.
+
+    A key is a duplicate when repeated in the batch or in stored_keys (ledger rows known
+    durable, and keys of batches being stored). A key in undurable (ledger rows whose points
+    may be lost) is rewritten if the reading matches the row (kind and measurement time);
+    otherwise the payload is not a redelivery but a conflicting reading under a known key,
+    and writing it would add a second point: a duplicate too.
+    """
+    undurable = undurable or {}
     result = Triage(rejected=list(decoded.rejected))
     seen: set[Key] = set()
     for message, reading in decoded.readings:
@@ -115,6 +148,13 @@ def triage(
             result.duplicates += 1
             continue
         seen.add(reading.key)
+        row = undurable.get(reading.key)
+        if row is not None:
+            if (row.kind, row.measured_at) == (reading.kind, reading.measured_at):
+                result.rewrites.append((reading, row.patient_id))
+            else:
+                result.duplicates += 1
+            continue
         owner = owner_at(bindings.get(reading.device_id, ()), reading.measured_at)
         result.accepted.append((reading, owner))
     return result

@@ -4,44 +4,125 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Dialect, select
+from sqlalchemy import Dialect, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from cloud.deadletters.service import add_dead_letter
 from cloud.devices.service import touch_last_seen
 from cloud.ingest.last_seen import LastSeen
-from cloud.ingest.pipeline import AnyReading, Key, Rejected
-from cloud.readings.models import ReadingKey
+from cloud.ingest.pipeline import AnyReading, Key, Rejected, Undurable
+from cloud.readings.models import ReadingKey, TsdbDurableMark
 
 _SEQ_CHUNK = 500  # bound the size of one "seq IN (...)" list
 
 
-def stored_keys(session: Session, keys: Iterable[Key]) -> set[Key]:
-    """Which of keys the ledger already holds.
+class TsdbBatch(NamedTuple):
+    """A batch written to a store that persists separately: writer (process run) and number."""
 
-    One query per device with a plain ``seq IN (...)`` list: a batch holds a few devices with
-    many readings each, and three bound values per key in a tuple ``IN`` cost several times
-    as much per reading in SQLAlchemy and the driver (measured on SQLite).
+    writer: int
+    number: int
+
+
+class StoredKeys(NamedTuple):
+    """Keys the ledger holds: those whose points are known durable, and the others."""
+
+    durable: set[Key]
+    undurable: dict[Key, Undurable]
+
+
+#: One query for a whole batch: the keys as three arrays, joined to the ledger by primary key.
+_STORED_KEYS_POSTGRES = text(
     """
+    SELECT k.gateway_id, k.device_id, k.seq, k.patient_id, k.kind, k.measured_at,
+           COALESCE(k.tsdb_batch IS NULL OR k.tsdb_batch <= m.durable_batch, false)
+    FROM unnest(CAST(:gateways AS varchar[]), CAST(:devices AS varchar[]),
+                CAST(:seqs AS bigint[])) AS q(gateway_id, device_id, seq)
+    JOIN reading_keys AS k
+      ON k.gateway_id = q.gateway_id AND k.device_id = q.device_id AND k.seq = q.seq
+    LEFT JOIN tsdb_durable_marks AS m ON m.id = k.tsdb_writer
+    """
+)
+
+
+def stored_keys(session: Session, keys: Iterable[Key]) -> StoredKeys:
+    """Which of keys the ledger already holds, and whether their points are known durable.
+
+    PostgreSQL: one query per batch (the keys as arrays through ``unnest``). SQLite: one query
+    per device with a plain ``seq IN (...)`` list: a batch holds a few devices with many
+    readings each, and three bound values per key in a tuple ``IN`` cost several times as much
+    per reading in SQLAlchemy and the driver (measured on SQLite).
+    """
+    keys = list(keys)
+    found = StoredKeys(set(), {})
+    if not keys:
+        return found
+    if session.get_bind().dialect.name == "postgresql":
+        gateways, devices, seqs = (list(column) for column in zip(*keys, strict=True))
+        rows: Iterable[Sequence[Any]] = session.execute(
+            _STORED_KEYS_POSTGRES, {"gateways": gateways, "devices": devices, "seqs": seqs}
+        )
+    else:
+        rows = _stored_rows_per_device(session, keys)
+    for gateway_id, device_id, seq, patient_id, kind, measured_at, durable in rows:
+        key = (gateway_id, device_id, seq)
+        if durable:
+            found.durable.add(key)
+        else:
+            found.undurable[key] = Undurable(patient_id, kind, _as_utc(measured_at))
+    return found
+
+
+def _stored_rows_per_device(session: Session, keys: Iterable[Key]) -> Iterable[Sequence[Any]]:
+    """Ledger rows of keys, one query per device and chunk, in ``_STORED_KEYS_POSTGRES`` form."""
     seqs_by_device: dict[tuple[str, str], list[int]] = defaultdict(list)
     for gateway_id, device_id, seq in keys:
         seqs_by_device[(gateway_id, device_id)].append(seq)
-    found: set[Key] = set()
     for (gateway_id, device_id), seqs in seqs_by_device.items():
         for start in range(0, len(seqs), _SEQ_CHUNK):
-            rows = session.scalars(
-                select(ReadingKey.seq).where(
+            rows = session.execute(
+                select(
+                    ReadingKey.seq,
+                    ReadingKey.patient_id,
+                    ReadingKey.kind,
+                    ReadingKey.measured_at,
+                    ReadingKey.tsdb_batch,
+                    TsdbDurableMark.durable_batch,
+                )
+                .outerjoin(TsdbDurableMark, TsdbDurableMark.id == ReadingKey.tsdb_writer)
+                .where(
                     ReadingKey.gateway_id == gateway_id,
                     ReadingKey.device_id == device_id,
                     ReadingKey.seq.in_(seqs[start : start + _SEQ_CHUNK]),
                 )
             )
-            found.update((gateway_id, device_id, seq) for seq in rows)
-    return found
+            for seq, patient_id, kind, measured_at, batch, durable_batch in rows:
+                durable = batch is None or (durable_batch is not None and batch <= durable_batch)
+                yield gateway_id, device_id, seq, patient_id, kind, measured_at, durable
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def register_writer(session: Session, *, client_id: str, started_at: datetime) -> int:
+    """A new writer row for this process run; its batches are numbered from 1."""
+    mark = TsdbDurableMark(client_id=client_id, started_at=started_at, durable_batch=0)
+    session.add(mark)
+    session.flush()
+    return mark.id
+
+
+def mark_durable(session: Session, batch: TsdbBatch) -> None:
+    """Record that a snapshot covers the writer's batches up to batch.number (never lowers)."""
+    session.execute(
+        update(TsdbDurableMark)
+        .where(TsdbDurableMark.id == batch.writer, TsdbDurableMark.durable_batch < batch.number)
+        .values(durable_batch=batch.number)
+    )
 
 
 def record_batch(
@@ -51,8 +132,16 @@ def record_batch(
     rejected: Sequence[Rejected],
     received_at: datetime,
     last_seen: LastSeen,
+    tsdb_batch: TsdbBatch | None = None,
+    rewritten: Sequence[Key] = (),
 ) -> None:
-    """Add the ledger rows, dead letters and last-seen times of one batch to session."""
+    """Add the ledger rows, dead letters and last-seen times of one batch to session.
+
+    tsdb_batch is the batch that writes the points, when the store persists separately; the
+    rows of rewritten keys (already in the ledger) are pointed at it too.
+    """
+    if rewritten and tsdb_batch is not None:
+        _repoint(session, rewritten, tsdb_batch)
     if accepted:
         _insert_ledger_rows(
             session,
@@ -67,7 +156,7 @@ def record_batch(
                 )
                 for reading, patient_id in accepted
             ],
-            received_at=received_at,
+            shared=(received_at, *(tsdb_batch or (None, None))),
         )
     for item in rejected:
         add_dead_letter(
@@ -83,6 +172,7 @@ def record_batch(
 
 
 _LEDGER_TABLE = ReadingKey.__table__
+#: Per-row columns first, then those the batch shares (``_SHARED_COLUMNS``).
 _LEDGER_COLUMNS = (
     "gateway_id",
     "device_id",
@@ -91,25 +181,46 @@ _LEDGER_COLUMNS = (
     "kind",
     "measured_at",
     "received_at",
+    "tsdb_writer",
+    "tsdb_batch",
 )
+_SHARED_COLUMNS = 3
+
+
+def _repoint(session: Session, keys: Sequence[Key], batch: TsdbBatch) -> None:
+    """Point the ledger rows of keys at batch, which writes their points again."""
+    columns = tuple_(ReadingKey.gateway_id, ReadingKey.device_id, ReadingKey.seq)
+    for start in range(0, len(keys), _SEQ_CHUNK):
+        session.execute(
+            update(ReadingKey)
+            .where(columns.in_(keys[start : start + _SEQ_CHUNK]))
+            .values(tsdb_writer=batch.writer, tsdb_batch=batch.number)
+        )
 
 
 def _insert_ledger_rows(
-    session: Session, rows: Sequence[tuple[object, ...]], *, received_at: datetime
+    session: Session, rows: Sequence[tuple[object, ...]], *, shared: tuple[object, ...]
 ) -> None:
-    """Insert ledger rows (values in ``_LEDGER_COLUMNS`` order but the last, ``received_at``,
-    which the batch shares), ignoring known keys.
+    """Insert ledger rows (values in ``_LEDGER_COLUMNS`` order but the last
+    ``_SHARED_COLUMNS``, whose values ``shared`` the batch shares), ignoring known keys.
 
     As few multi-row ``INSERT … VALUES (…), (…)`` statements as the driver's parameter limit
     allows (one per batch on SQLite 3.32+ and PostgreSQL), rather than an ``executemany``: the
     sqlite3 driver steps once per row of an executemany and releases the GIL around each
     step; with paho's thread busy, taking it back a thousand times per batch made the ledger
     insert several times slower in the ingest benchmark. Values go through the columns' own
-    bind processors, so they are stored as SQLAlchemy stores them; ``received_at`` once.
+    bind processors, so they are stored as SQLAlchemy stores them; shared values once.
     """
     dialect = session.get_bind().dialect
-    *processors, process_received = _bind_processors(dialect)
-    shared = received_at if process_received is None else process_received(received_at)
+    processors = _bind_processors(dialect)
+    per_row, shared_processors = (
+        processors[:-_SHARED_COLUMNS],
+        processors[-_SHARED_COLUMNS:],
+    )
+    suffix = [
+        value if process is None else process(value)
+        for value, process in zip(shared, shared_processors, strict=True)
+    ]
     per_statement = max(1, dialect.insertmanyvalues_max_parameters // len(_LEDGER_COLUMNS))
     connection = session.connection()
     for start in range(0, len(rows), per_statement):
@@ -118,9 +229,9 @@ def _insert_ledger_rows(
         for row in chunk:
             parameters += [
                 value if process is None else process(value)
-                for value, process in zip(row, processors, strict=True)
+                for value, process in zip(row, per_row, strict=True)
             ]
-            parameters.append(shared)
+            parameters += suffix
         connection.exec_driver_sql(_ledger_insert_sql(dialect, len(chunk)), tuple(parameters))
 
 

@@ -13,8 +13,11 @@ class IngestStats:
     received: int = 0
     stored: int = 0
     duplicates: int = 0
+    rewritten: int = 0
     dead_letters: int = 0
     batches: int = 0
+    snapshots: int = 0
+    acknowledged: int = 0
     store_retries: int = 0
     stale_acks_skipped: int = 0
     alerts_opened: int = 0

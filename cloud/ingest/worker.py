@@ -3,14 +3,18 @@
 Delivery contract (docs/ingest.md): a message is acknowledged (PUBACK, paho manual ack)
 only after its batch is durable in the time-series store and the SQL ledger, so a crash,
 a broker restart or a store outage causes redelivery, never loss; the ledger key
-``(gateway_id, device_id, seq)`` turns redeliveries into counted duplicates. A message from
-a dropped connection is never acknowledged on the next one: packet ids are per connection.
+``(gateway_id, device_id, seq)`` turns redeliveries into counted duplicates, or into rewrites
+when the ledger row's points are not known durable. A message from a dropped connection is
+never acknowledged on the next one: packet ids are per connection.
 
 Two threads share the work besides paho's network thread: the ``ingest`` thread collects,
 decodes and triages batch N+1 (registrations, ledger and pending keys, owners) while the
 ``ingest-store`` thread writes batch N to the time-series store, commits its ledger rows and
-acknowledges it (much of it waiting on the servers, with the GIL released). Batches are written
-and acknowledged in arrival order; see ``_prepare`` for deduplication across the two.
+alerts, and acknowledges it (much of it waiting on the servers, with the GIL released). With a
+store that persists separately (VictoriaMetrics snapshots) a third thread, ``ingest-persist``
+(``cloud/ingest/persister.py``), makes groups of committed batches durable with one snapshot
+and acknowledges them, off the alerts' path. Batches are written and acknowledged in arrival
+order; see ``_prepare`` for deduplication across the threads.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import paho.mqtt.client as mqtt
 from sqlalchemy.exc import OperationalError
@@ -35,10 +39,19 @@ from cloud.errors import StoreUnavailableError
 from cloud.ingest import repository
 from cloud.ingest.last_seen import LastSeenThrottle
 from cloud.ingest.mqtt_client import make_client, persistent_session_properties
+from cloud.ingest.persister import (
+    SNAPSHOT_INTERVAL_S,
+    Committed,
+    GroupPersister,
+    SnapshotPolicy,
+)
 from cloud.ingest.pipeline import Decoded, Inbound, Key, Rejected, Triage, decode_batch, triage
+from cloud.ingest.repository import TsdbBatch
 from cloud.ingest.stats import IngestStats
+from cloud.observability.ingest_metrics import IngestMetrics
+from cloud.observability.logs import bind, payload_fields
 from cloud.settings import Settings
-from cloud.tsdb.base import ReadingPoint, ReadingStore
+from cloud.tsdb.base import ReadingPoint, ReadingStore, WriteReceipt
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +59,16 @@ RETRY_DELAYS_S = (0.5, 1.0, 2.0, 5.0, 10.0)
 COLLECT_POLL_S = 0.002
 
 _T = TypeVar("_T")
+
+
+class Written(NamedTuple):
+    """A committed batch: its triage, and what the group snapshot needs (``batch`` None when
+    the store needs no snapshot or the batch wrote no points)."""
+
+    result: Triage
+    batch: TsdbBatch | None = None
+    points: list[ReadingPoint] = []
+    receipt: WriteReceipt = None
 
 
 class IngestWorker:
@@ -58,11 +81,13 @@ class IngestWorker:
         session_factory: sessionmaker[Session],
         store: ReadingStore,
         stats: IngestStats | None = None,
+        metrics: IngestMetrics | None = None,
     ) -> None:
         self._settings = settings
         self._sessions = session_factory
         self._store = store
         self.stats = stats or IngestStats()
+        self._metrics = metrics
         # SimpleQueue: paho's thread puts one message per reading, at a tenth of Queue's cost.
         self._inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
         # One prepared batch waits while the store thread works on the previous one; None ends.
@@ -78,6 +103,18 @@ class IngestWorker:
         self._devices: dict[str, set[str]] = {}
         self._last_seen = LastSeenThrottle()
         self._threads: list[threading.Thread] = []
+        self._writer: int | None = None  # this run's row in tsdb_durable_marks, once needed
+        self._batch_number = 0
+        self._persister: GroupPersister | None = None
+        if store.persists_separately:
+            self._persister = GroupPersister(
+                store,
+                session_factory=session_factory,
+                policy=SnapshotPolicy(SNAPSHOT_INTERVAL_S, 2 * settings.ingest_batch_size),
+                acknowledge=self._acknowledge,
+                retrying=self._retrying,
+                stats=self.stats,
+            )
         self._client = make_client(
             settings.mqtt,
             client_id=settings.mqtt_client_id,
@@ -113,6 +150,8 @@ class IngestWorker:
         ]
         for thread in self._threads:
             thread.start()
+        if self._persister is not None:
+            self._persister.start()
         log.info(
             "ingest worker %s consuming %s from %s:%d",
             self._settings.mqtt_client_id,
@@ -131,6 +170,8 @@ class IngestWorker:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        if self._persister is not None:
+            self._persister.finish(max(0.0, deadline - time.monotonic()))
         self._client.disconnect()
         self._client.loop_stop()
         self._tsdb_writer.shutdown()
@@ -172,7 +213,14 @@ class IngestWorker:
 
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:  # type: ignore[no-untyped-def]
         self._inbox.put(
-            Inbound(message.topic, message.payload, message.mid, message.qos, self._generation)
+            Inbound(
+                message.topic,
+                message.payload,
+                message.mid,
+                message.qos,
+                self._generation,
+                time.monotonic(),
+            )
         )
 
     # -- processing (collector and store threads) -----------------------------------------
@@ -226,29 +274,41 @@ class IngestWorker:
 
     def _handle(self, batch: list[Inbound], prepared: Triage | None = None) -> None:
         """Store a batch and acknowledge it; isolate a message that fails for good."""
+        started = time.perf_counter()
         try:
-            result = self._store_with_retry(batch, prepared)
+            written = self._store_with_retry(batch, prepared)
         except Exception as exc:  # a non-transient failure must not stop the stream
             if len(batch) > 1:
                 log.exception("batch of %d failed; storing message by message", len(batch))
                 for message in batch:
                     self._handle([message])
                 return
-            log.exception("message on %s cannot be stored; dead-lettered", batch[0].topic)
+            with bind(**payload_fields(batch[0].topic, batch[0].payload)):
+                log.exception("message on %s cannot be stored; dead-lettered", batch[0].topic)
             reason = f"could not be stored: {exc!r}"
             dead = Triage(rejected=[Rejected(batch[0], reason, None)])
-            result = self._retrying(lambda: self._write(dead))
-        if result is None:
+            written = self._retrying(lambda: self._write(dead))
+        if written is None:
             return
+        result = written.result
         self.stats.add(
             stored=len(result.accepted),
             duplicates=result.duplicates,
+            rewritten=len(result.rewrites),
             dead_letters=len(result.rejected),
             batches=1,
         )
-        self._acknowledge(batch)
+        if self._metrics is not None:
+            self._metrics.observe_batch(
+                dead_letter_reasons=[rejected.reason for rejected in result.rejected],
+                write_seconds=time.perf_counter() - started,
+            )
+        if self._persister is None:
+            self._acknowledge(batch)
+        else:
+            self._persister.submit(Committed(batch, *written[1:]))
 
-    def _store_with_retry(self, batch: list[Inbound], prepared: Triage | None) -> Triage | None:
+    def _store_with_retry(self, batch: list[Inbound], prepared: Triage | None) -> Written | None:
         """Write a batch (preparing it first unless done); None when stopping first.
 
         Its keys leave the pending set whatever happens: committed, they are in the ledger;
@@ -262,7 +322,7 @@ class IngestWorker:
             return self._retrying(lambda: self._write(prepared))
         finally:
             with self._triage_lock:
-                self._pending.difference_update(reading.key for reading, _ in prepared.accepted)
+                self._pending.difference_update(prepared.keys)
 
     def _retrying(self, action: Callable[[], _T]) -> _T | None:
         """action(), retried while a store is unavailable; None when stopping first."""
@@ -303,24 +363,33 @@ class IngestWorker:
             result = triage(
                 decoded,
                 devices_by_gateway=devices,
-                stored_keys=stored | pending,
+                stored_keys=stored.durable | pending,
                 bindings=bindings,
+                undurable=stored.undurable,
             )
-            self._pending.update(reading.key for reading, _ in result.accepted)
+            self._pending.update(result.keys)
         return result
 
-    def _write(self, result: Triage) -> Triage:
-        """Write accepted readings to the time-series store, then commit the ledger.
+    def _write(self, result: Triage) -> Written:
+        """Write accepted and rewritten readings to the time-series store, then commit the
+        ledger and the alerts of the accepted ones.
 
-        Nothing commits before the time-series write returned (durable). A store that uses
-        no SQL database writes on the ``ingest-tsdb`` thread meanwhile this one inserts the
-        ledger rows into the still open transaction, so the two waits overlap; except on
-        SQLite, whose write transaction locks the whole database: held while waiting for the
-        time-series server, it would stall every other writer (another ingest worker on the
-        shared subscription, the API, the scheduler) for that long.
+        Nothing commits before the time-series write returned: durable, or, with a store that
+        persists separately, searchable and recorded in the ledger rows as this run's batch
+        so that the group snapshot can vouch for it (``cloud/ingest/persister.py``). A store
+        that uses no SQL database writes on the ``ingest-tsdb`` thread meanwhile this one
+        inserts the ledger rows into the still open transaction, so the two waits overlap;
+        except on SQLite, whose write transaction locks the whole database: held while waiting
+        for the time-series server, it would stall every other writer (another ingest worker on
+        the shared subscription, the API, the scheduler) for that long.
         """
-        points = [ReadingPoint.from_reading(reading, owner) for reading, owner in result.accepted]
-        written = self._tsdb_writer.submit(self._store.write, points)
+        points = [
+            ReadingPoint.from_reading(reading, owner)
+            for reading, owner in (*result.accepted, *result.rewrites)
+        ]
+        batch = self._next_tsdb_batch() if self._persister is not None and points else None
+        write = self._store.write if batch is None else self._store.write_unpersisted
+        written = self._tsdb_writer.submit(write, points)
         if not self._store.writes_outside_sql or self._sql_locks_database:
             written.result()
         now = utcnow()
@@ -332,11 +401,25 @@ class IngestWorker:
                 rejected=result.rejected,
                 received_at=now,
                 last_seen=last_seen,
+                tsdb_batch=batch,
+                rewritten=[reading.key for reading, _ in result.rewrites],
             )
             self._evaluate_alerts(session, result, now)
-            written.result()
+            receipt = written.result()
         self._last_seen.written(last_seen)
-        return result
+        if batch is None:
+            return Written(result)
+        return Written(result, batch, points, receipt)
+
+    def _next_tsdb_batch(self) -> TsdbBatch:
+        """A new batch number of this run (registering the run as a writer first)."""
+        if self._writer is None:
+            with transaction(self._sessions) as session:
+                self._writer = repository.register_writer(
+                    session, client_id=self._settings.mqtt_client_id, started_at=utcnow()
+                )
+        self._batch_number += 1
+        return TsdbBatch(self._writer, self._batch_number)
 
     def _evaluate_alerts(self, session: Session, result: Triage, now: datetime) -> None:
         """Run the alert rules on the stored readings, in the batch's transaction.
@@ -377,12 +460,17 @@ class IngestWorker:
 
     def _acknowledge(self, batch: list[Inbound]) -> None:
         """PUBACK a stored batch, but no message received on an earlier connection."""
+        acknowledged = 0
         with self._ack_lock:
             for message in batch:
                 if message.generation != self._generation:
                     self.stats.add(stale_acks_skipped=1)
                     continue
                 self._client.ack(message.mid, message.qos)
+                acknowledged += 1
+        self.stats.add(acknowledged=acknowledged)
+        if self._metrics is not None and batch:
+            self._metrics.observe_ack(time.monotonic() - batch[0].received)
 
 
 def _locks_whole_database(factory: sessionmaker[Session]) -> bool:

@@ -4,8 +4,9 @@ Three sources, none of which slows the message path:
 
 * the worker's :class:`~cloud.ingest.stats.IngestStats`, read at scrape time by
   :class:`StatsCollector` (received, stored, duplicates, dead letters, batches, retries, alerts);
-* :meth:`IngestMetrics.observe_batch`, which the worker calls once per acknowledged batch with
-  its dead-letter reasons, durable-write time and lag;
+* :meth:`IngestMetrics.observe_batch`, which the worker calls once per stored batch with
+  its dead-letter reasons and write time, and :meth:`IngestMetrics.observe_ack` with the lag
+  when the batch is acknowledged (after the snapshot that covers it);
 * :class:`TimedStore`, wrapped around the reading store, which times every TSDB write.
 """
 
@@ -22,7 +23,7 @@ from prometheus_client.registry import Collector
 from cloud.ingest.stats import IngestStats
 from cloud.observability.reasons import REASON_CLASSES, reason_class
 from cloud.observability.registry import new_registry
-from cloud.tsdb.base import ReadingPoint, ReadingStore
+from cloud.tsdb.base import ReadingPoint, ReadingStore, WriteReceipt
 
 #: Batch write and lag buckets (seconds): a batch is normally durable in 5-100 ms; a store
 #: outage holds batches for seconds to minutes while the worker retries.
@@ -33,8 +34,14 @@ STATS_METRICS: dict[str, tuple[str, str]] = {
     "received": ("caredge_ingest_messages_received", "MQTT messages taken into a batch"),
     "stored": ("caredge_ingest_readings_stored", "Readings stored (TSDB and SQL ledger)"),
     "duplicates": ("caredge_ingest_duplicates", "Redelivered or repeated readings dropped"),
+    "rewritten": (
+        "caredge_ingest_points_rewritten",
+        "Redelivered readings whose points were not yet covered by a snapshot, written again",
+    ),
     "dead_letters": ("caredge_ingest_dead_letters", "Messages rejected into dead letters"),
-    "batches": ("caredge_ingest_batches", "Batches stored and acknowledged"),
+    "batches": ("caredge_ingest_batches", "Batches stored (committed to the ledger)"),
+    "snapshots": ("caredge_ingest_tsdb_snapshots", "TSDB snapshots that made batches durable"),
+    "acknowledged": ("caredge_ingest_messages_acknowledged", "MQTT messages acknowledged"),
     "store_retries": ("caredge_ingest_store_retries", "Batch writes retried (store unavailable)"),
     "stale_acks_skipped": (
         "caredge_ingest_stale_acks_skipped",
@@ -107,13 +114,23 @@ class IngestMetrics:
         )
 
     def observe_batch(
-        self, *, dead_letter_reasons: Iterable[str], write_seconds: float, lag_seconds: float
+        self,
+        *,
+        dead_letter_reasons: Iterable[str],
+        write_seconds: float,
+        lag_seconds: float | None = None,
     ) -> None:
-        """Record one acknowledged batch (called by the worker's store thread)."""
+        """Record one stored batch (called by the worker's store thread); lag_seconds when the
+        batch is acknowledged at the same time (else :meth:`observe_ack` records it later)."""
         self.batch_write_seconds.observe(write_seconds)
-        self.lag_seconds.observe(max(lag_seconds, 0.0))
+        if lag_seconds is not None:
+            self.observe_ack(lag_seconds)
         for reason in dead_letter_reasons:
             self.dead_letters_by_reason.labels(reason=reason_class(reason)).inc()
+
+    def observe_ack(self, lag_seconds: float) -> None:
+        """Record one acknowledged batch: from receiving its oldest message to the PUBACK."""
+        self.lag_seconds.observe(max(lag_seconds, 0.0))
 
     def timed(self, store: ReadingStore) -> TimedStore:
         """store, with its writes timed into this registry."""
@@ -137,6 +154,23 @@ class TimedStore(ReadingStore):
             self._metrics.tsdb_write_errors.inc()
             raise
         self._metrics.tsdb_write_seconds.observe(time.perf_counter() - started)
+
+    @property
+    def persists_separately(self) -> bool:
+        return self.inner.persists_separately
+
+    def write_unpersisted(self, points: Sequence[ReadingPoint]) -> WriteReceipt:
+        started = time.perf_counter()
+        try:
+            receipt = self.inner.write_unpersisted(points)
+        except Exception:
+            self._metrics.tsdb_write_errors.inc()
+            raise
+        self._metrics.tsdb_write_seconds.observe(time.perf_counter() - started)
+        return receipt
+
+    def persist(self, receipts: Iterable[WriteReceipt] = ()) -> None:
+        self.inner.persist(receipts)
 
     def query(
         self, *, patient_id: int, since: datetime, until: datetime, kind: str | None = None

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
 
+from cloud.errors import StoreUnavailableError
 from protocol.envelope import BloodPressureReading, GlucoseReading
 
 #: Numeric fields stored per reading kind, in clinical units.
@@ -55,8 +56,23 @@ class ReadingPoint:
         )
 
 
+#: What ``write_unpersisted`` returns and ``persist`` checks; opaque to callers.
+WriteReceipt = object
+
+
+class UnpersistedWritesLostError(StoreUnavailableError):
+    """``persist`` cannot vouch for earlier unpersisted writes (the server restarted since):
+    write them again, then persist again."""
+
+
 class ReadingStore(ABC):
-    """Where reading values live. ``write`` is durable and idempotent per key on return."""
+    """Where reading values live. ``write`` is durable and idempotent per key on return.
+
+    A store may also offer a cheaper pair: ``write_unpersisted`` (searchable on return, not
+    crash-durable; returns a receipt) and ``persist`` (makes every earlier unpersisted write
+    durable at once, and checks the receipts). ``persists_separately`` tells whether that pair
+    differs from ``write``.
+    """
 
     #: True when ``write`` touches no SQL database: the ingest worker may then run it beside
     #: its open ledger transaction (on SQLite, a store writing to the same file would wait
@@ -68,6 +84,23 @@ class ReadingStore(ABC):
         """Store points durably; rewriting a stored key must not create a second reading.
 
         Raises ``cloud.errors.StoreUnavailableError`` when the store cannot take them now.
+        """
+
+    @property
+    def persists_separately(self) -> bool:
+        """True when ``write_unpersisted`` returns before the points are crash-durable."""
+        return False
+
+    def write_unpersisted(self, points: Sequence[ReadingPoint]) -> WriteReceipt:
+        """Store points, searchable on return; durable after the next successful ``persist``."""
+        self.write(points)
+        return None
+
+    def persist(self, receipts: Iterable[WriteReceipt] = ()) -> None:  # noqa: B027
+        """Make every earlier ``write_unpersisted`` durable (a no-op where ``write`` is).
+
+        Raises ``UnpersistedWritesLostError`` when a write of receipts may be lost (write it
+        again and persist again), ``StoreUnavailableError`` when the store cannot persist now.
         """
 
     @abstractmethod

@@ -25,8 +25,18 @@ force_flush does not put them on disk, so a hard crash (``kill -9``, power loss)
 within about five seconds of a write loses that write although it was acknowledged. With
 ``persist_on_write=True`` every ``write`` also creates a snapshot, which writes everything to
 disk first (survives ``kill -9``; about 20-60 ms per write here, so keep batches large), and
-deletes it in the background. A server without these endpoints (404, e.g. InfluxDB, durable on
-acknowledgement) is remembered and not asked again.
+deletes it in the background; or, cheaper, ``write_unpersisted`` many batches and ``persist``
+them with one snapshot (the ingest worker does). A server without these endpoints (404, e.g.
+InfluxDB, durable on acknowledgement) is remembered and not asked again.
+
+A snapshot only covers what the server process taking it accepted: if VictoriaMetrics restarts
+between a write and the snapshot, the write may be lost and the snapshot still succeeds. The
+store detects that from the snapshot names, ``YYYYMMDDhhmmss-<hex counter>``: VictoriaMetrics
+starts the counter at its start time in nanoseconds and adds one per snapshot (observed on
+1.79), so two snapshots come from one process when the counter grew by less than
+``_SAME_PROCESS_SNAPSHOTS``. Each unpersisted write returns the counter of the last snapshot
+before it as its receipt; ``persist(receipts)`` raises ``UnpersistedWritesLostError`` when its
+snapshot comes from another process than one of them (docs/ingest.md).
 
 Precision: timestamps are stored in milliseconds (``measured_at`` truncated), so two readings of
 one device within the same millisecond collide; acceptable, meters stamp to the second.
@@ -39,6 +49,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -50,7 +61,13 @@ from influxdb_client.client.exceptions import InfluxDBError
 from influxdb_client.client.write_api import SYNCHRONOUS
 
 from cloud.errors import StoreUnavailableError
-from cloud.tsdb.base import FIELDS, ReadingPoint, ReadingStore
+from cloud.tsdb.base import (
+    FIELDS,
+    ReadingPoint,
+    ReadingStore,
+    UnpersistedWritesLostError,
+    WriteReceipt,
+)
 from cloud.tsdb.line_protocol import (
     MEASUREMENT,
     SEQ_FIELD,
@@ -64,6 +81,10 @@ logger = logging.getLogger(__name__)
 #: Statuses worth retrying: the server is overloaded, restarting or behind a failing proxy.
 _RETRY_STATUSES = (429, 500, 502, 503, 504)
 _SERIES_PREFIX = f"{MEASUREMENT}_"
+#: Snapshot counters of one process differ by the number of snapshots taken in between; a
+#: restart moves the counter by the old process's uptime in nanoseconds (far more).
+_SAME_PROCESS_SNAPSHOTS = 1_000_000
+_DURABLE_WRITE_ATTEMPTS = 3
 
 
 def _write_retry() -> urllib3.Retry:
@@ -120,11 +141,78 @@ class InfluxReadingStore(ReadingStore):
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self._url, timeout=timeout, headers=headers)
         self._housekeeping = ThreadPoolExecutor(1, thread_name_prefix="tsdb-housekeeping")
+        self._counter_lock = threading.Lock()
+        self._last_snapshot: int | None = None  # counter of the latest snapshot taken
+        self._unparsable_logged = False
+
+    @property
+    def persists_separately(self) -> bool:
+        """True with ``persist_on_write`` on a server that takes snapshots."""
+        return self._persist_on_write and self._snapshot_supported
 
     def write(self, points: Sequence[ReadingPoint]) -> None:
-        """Store points; durable and searchable on return when ``flush_on_write`` (default)."""
+        """Store points; durable (``persist_on_write``) and searchable (``flush_on_write``,
+        default) on return."""
         if not points:
             return
+        if not self.persists_separately:
+            self._post(points)
+            if self._flush_on_write:
+                self.flush()
+            return
+        for attempt in range(1, _DURABLE_WRITE_ATTEMPTS + 1):
+            receipt = self.write_unpersisted(points)
+            try:
+                self.persist([receipt])
+                return
+            except UnpersistedWritesLostError as exc:
+                if attempt == _DURABLE_WRITE_ATTEMPTS:
+                    raise
+                logger.warning("writing %d points again: %s", len(points), exc)
+
+    def write_unpersisted(self, points: Sequence[ReadingPoint]) -> WriteReceipt:
+        """Store points, searchable on return; the receipt is the counter of the last
+        snapshot before the write (``persist`` compares it with its own)."""
+        if not self.persists_separately:
+            self.write(points)
+            return None
+        with self._counter_lock:
+            before = self._last_snapshot
+        if before is None:  # nothing to compare a later snapshot with: take one first
+            try:
+                before = self._snapshot()
+            except StoreUnavailableError:  # None: persist will not vouch for this write
+                before = None
+        if points:
+            self._post(points)
+            self.flush()
+        return before
+
+    def persist(self, receipts: Iterable[WriteReceipt] = ()) -> None:
+        """Write every accepted sample to disk now (VictoriaMetrics snapshot create + delete).
+
+        Raises ``UnpersistedWritesLostError`` when the snapshot was taken by another server
+        process than one of the writes of receipts: that write may be lost.
+        """
+        if not self._snapshot_supported:
+            return
+        counter = self._snapshot()
+        if counter is None:
+            return
+        befores = list(receipts)
+        lost = [
+            b
+            for b in befores
+            if not isinstance(b, int) or not 0 < counter - b < _SAME_PROCESS_SNAPSHOTS
+        ]
+        if lost:
+            raise UnpersistedWritesLostError(
+                f"{self._url} restarted after {len(lost)} of {len(befores)} writes: "
+                "they may be lost"
+            )
+
+    def _post(self, points: Sequence[ReadingPoint]) -> None:
+        """Send points through the write API (in the server's memory on return)."""
         body = "\n".join(encode_point(point) for point in points)
         try:
             self._write_api.write(
@@ -141,10 +229,6 @@ class InfluxReadingStore(ReadingStore):
             raise StoreUnavailableError(f"time-series write failed: {exc}") from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise StoreUnavailableError(f"time-series server unreachable: {exc}") from exc
-        if self._persist_on_write:
-            self.persist()  # a snapshot flushes too: the points are searchable afterwards
-        elif self._flush_on_write:
-            self.flush()
 
     def flush(self) -> None:
         """Make accepted samples durable and searchable now (VictoriaMetrics ``force_flush``)."""
@@ -157,22 +241,32 @@ class InfluxReadingStore(ReadingStore):
             return
         self._check(response, "flush")
 
-    def persist(self) -> None:
-        """Write every accepted sample to disk now (VictoriaMetrics snapshot create + delete)."""
-        if not self._snapshot_supported:
-            return
+    def _snapshot(self) -> int | None:
+        """Create a snapshot (every accepted sample on disk) and return its counter; None when
+        the server has no snapshots or names them otherwise (then restarts go unnoticed)."""
         response = self._request("GET", "/snapshot/create")
         if response.status_code == 404:
             logger.info("%s has no /snapshot/create; not persisting after writes", self._url)
             self._snapshot_supported = False
-            return
+            return None
         self._check(response, "snapshot")
         answer = response.json()
         if answer.get("status") != "ok":
             raise StoreUnavailableError(f"time-series snapshot failed: {answer}")
+        name = str(answer["snapshot"])
         # The samples are on disk now; deleting the snapshot is housekeeping, done off the
         # write path (it took about a quarter of persist's time under ingest load).
-        self._housekeeping.submit(self._delete_snapshot, answer["snapshot"])
+        self._housekeeping.submit(self._delete_snapshot, name)
+        try:
+            counter = int(name.rpartition("-")[2], 16)
+        except ValueError:
+            if not self._unparsable_logged:
+                logger.warning("snapshot name %r has no counter: restarts go unnoticed", name)
+                self._unparsable_logged = True
+            return None
+        with self._counter_lock:
+            self._last_snapshot = counter
+        return counter
 
     def _delete_snapshot(self, name: str) -> None:
         """Delete a snapshot taken to persist; a leftover one only costs disk space."""

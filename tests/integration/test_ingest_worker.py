@@ -12,11 +12,18 @@ from sqlalchemy import func, select
 from cloud.alerts.models import Alert
 from cloud.db import make_engine, make_sessionmaker, transaction
 from cloud.deadletters.models import DeadLetter
-from cloud.ingest.pipeline import Inbound
-from cloud.ingest.repository import record_batch
+from cloud.ingest.pipeline import Inbound, Undurable
+from cloud.ingest.repository import (
+    _LEDGER_COLUMNS,
+    TsdbBatch,
+    mark_durable,
+    record_batch,
+    register_writer,
+    stored_keys,
+)
 from cloud.ingest.worker import IngestWorker, _locks_whole_database
 from cloud.migrate import upgrade
-from cloud.readings.models import ReadingKey
+from cloud.readings.models import ReadingKey, TsdbDurableMark
 from cloud.settings import Settings
 from cloud.tsdb.base import ReadingPoint
 from cloud.tsdb.sql_store import SqlReadingStore
@@ -158,7 +165,7 @@ def test_ledger_rows_are_stored_as_the_orm_stores_them(database_url: str) -> Non
     engine = make_engine(database_url)
     factory = make_sessionmaker(engine)
     patient_id = seed_home(factory)
-    per_statement = engine.dialect.insertmanyvalues_max_parameters // 7
+    per_statement = engine.dialect.insertmanyvalues_max_parameters // len(_LEDGER_COLUMNS)
     sent = readings("gw1", per_statement + 2)  # more than one statement
     received_at = T0 + timedelta(hours=1, microseconds=7)
     with transaction(factory) as session:
@@ -225,8 +232,8 @@ def test_a_reading_in_a_batch_not_yet_committed_is_a_duplicate(
         again = worker._prepare(messages[1:])  # seq 2 is pending, not yet in the ledger
         assert [r.seq for r, _ in again.accepted] == [3]
         assert again.duplicates == 1
-        assert worker._store_with_retry(messages[:2], first) is first
-        assert worker._store_with_retry(messages[1:], again) is again
+        assert worker._store_with_retry(messages[:2], first).result is first  # type: ignore[union-attr]
+        assert worker._store_with_retry(messages[1:], again).result is again  # type: ignore[union-attr]
         redelivered = worker._prepare(messages)  # committed now: the ledger knows all three
         assert (redelivered.accepted, redelivered.duplicates) == ([], 3)
     finally:
@@ -269,3 +276,46 @@ def test_only_sqlite_is_locked_as_a_whole() -> None:
     sqlite = make_sessionmaker(make_engine("sqlite:///:memory:"))
     postgres = make_sessionmaker(make_engine("postgresql+psycopg://u@127.0.0.1:1/x"))
     assert _locks_whole_database(sqlite) and not _locks_whole_database(postgres)
+
+
+def test_stored_keys_tell_durable_rows_from_rows_no_snapshot_covers(database_url: str) -> None:
+    """One batch query on PostgreSQL, per device on SQLite: the same answer."""
+    upgrade(database_url)
+    factory = make_sessionmaker(make_engine(database_url))
+    patient_id = seed_home(factory)
+    sent = readings("gw1", 6)
+    with transaction(factory) as session:
+        writer = register_writer(session, client_id="test", started_at=T0)
+        for number, part in ((None, sent[:2]), (1, sent[2:4]), (2, sent[4:])):
+            record_batch(
+                session,
+                accepted=[(reading, patient_id) for reading in part],
+                rejected=[],
+                received_at=T0,
+                last_seen={},
+                tsdb_batch=None if number is None else TsdbBatch(writer, number),
+            )
+        mark_durable(session, TsdbBatch(writer, 1))
+    asked = {reading.key for reading in sent} | {("gw1", "bp-gw1", 99)}
+    with factory() as session:
+        found = stored_keys(session, asked)
+    assert found.durable == {reading.key for reading in sent[:4]}
+    assert found.undurable == {
+        r.key: Undurable(patient_id, r.kind, r.measured_at) for r in sent[4:]
+    }
+    with transaction(factory) as session:  # a rewrite re-points rows to a covered batch
+        record_batch(
+            session,
+            accepted=[],
+            rejected=[],
+            received_at=T0,
+            last_seen={},
+            tsdb_batch=TsdbBatch(writer, 3),
+            rewritten=[sent[4].key],
+        )
+        mark_durable(session, TsdbBatch(writer, 3))
+        mark_durable(session, TsdbBatch(writer, 2))  # a mark never goes back
+    with factory() as session:
+        found = stored_keys(session, asked)
+        assert session.get(TsdbDurableMark, writer).durable_batch == 3  # type: ignore[union-attr]
+    assert found.durable == {reading.key for reading in sent}

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, event
 from cloud.db import make_engine
 from cloud.errors import StoreUnavailableError
 from cloud.migrate import upgrade
-from cloud.tsdb.base import ReadingPoint, ReadingStore
+from cloud.tsdb.base import ReadingPoint, ReadingStore, UnpersistedWritesLostError
 from cloud.tsdb.influx_store import InfluxReadingStore
 from cloud.tsdb.sql_store import SqlReadingStore
 from tests.fixtures.postgres import ADMIN_URL
@@ -323,4 +323,56 @@ def test_victoria_persist_on_write_survives_a_hard_crash(victoria) -> None:
     victoria.kill()
     victoria.start()
     assert [p.seq for p in everything(store)] == [1]
+    store.close()
+
+
+def test_victoria_unpersisted_writes_become_durable_with_one_snapshot(victoria) -> None:
+    store = InfluxReadingStore(victoria.url, persist_on_write=True)
+    assert store.persists_separately
+    receipts = [store.write_unpersisted([glucose(seq, T0 + seq * MS, 5.0)]) for seq in (1, 2, 3)]
+    assert [p.seq for p in everything(store)] == [1, 2, 3]  # searchable before the snapshot
+    store.persist(receipts)
+    victoria.kill()
+    victoria.start()
+    assert [p.seq for p in everything(store)] == [1, 2, 3]
+    store.close()
+
+
+def test_victoria_restarted_between_write_and_snapshot_is_detected(victoria) -> None:
+    """The snapshot of a restarted server succeeds, but cannot vouch for earlier writes."""
+    store = InfluxReadingStore(victoria.url, persist_on_write=True)
+    before = store.write_unpersisted([glucose(1, T0, 5.0)])
+    store.persist([before])
+    receipt = store.write_unpersisted([glucose(2, T0 + MS, 5.0)])
+    victoria.kill()  # the write may be lost: VictoriaMetrics keeps recent samples in memory
+    victoria.start()
+    with pytest.raises(UnpersistedWritesLostError):
+        store.persist([receipt])
+    again = store.write_unpersisted([glucose(2, T0 + MS, 5.0)])
+    store.persist([again])  # written to the new process: vouched for
+    victoria.kill()
+    victoria.start()
+    assert [p.seq for p in everything(store)] == [1, 2]
+    store.close()
+
+
+def test_victoria_durable_write_rewrites_after_a_restart(victoria, monkeypatch) -> None:
+    """write() = write + snapshot; a restart in between is caught and the write repeated."""
+    store = InfluxReadingStore(victoria.url, persist_on_write=True)
+    store.write([glucose(1, T0, 5.0)])
+    post = store._post
+    crashed: list[bool] = []
+
+    def post_then_crash(points):  # type: ignore[no-untyped-def]
+        post(points)
+        if not crashed:
+            crashed.append(True)
+            victoria.kill()
+            victoria.start()
+
+    monkeypatch.setattr(store, "_post", post_then_crash)
+    store.write([glucose(2, T0 + MS, 5.0)])
+    victoria.kill()
+    victoria.start()
+    assert [p.seq for p in everything(store)] == [1, 2]
     store.close()

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from cloud.devices.bindings import Binding, owner_at
-from cloud.ingest.pipeline import Inbound, decode_batch, triage
+from cloud.ingest.pipeline import Inbound, Undurable, decode_batch, triage
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 
@@ -70,6 +70,45 @@ def test_duplicates_and_unregistered_devices() -> None:
     assert result.duplicates == 2
     assert len(result.rejected) == 1
     assert "'stranger' is not registered to gateway 'gw1'" in result.rejected[0].reason
+
+
+def test_a_stored_reading_not_known_durable_is_rewritten_for_its_ledger_owner() -> None:
+    """Its point may be lost in the time-series store: write it again, as the ledger says."""
+    decoded = decode_batch(
+        [
+            _msg(_payload(1)),  # in the ledger, durable: a duplicate
+            _msg(_payload(2)),  # in the ledger, not known durable: rewrite for patient 5
+            _msg(_payload(2)),  # repeated in the batch: a duplicate
+            _msg(_payload(3, at=T0 + timedelta(minutes=1))),  # same key, other time: conflict
+            _msg(_payload(4)),  # new
+        ]
+    )
+    result = triage(
+        decoded,
+        devices_by_gateway={"gw1": {"bp1"}},
+        stored_keys={("gw1", "bp1", 1)},
+        bindings={"bp1": [Binding("bp1", 7, T0 - timedelta(days=1), None)]},
+        undurable={
+            ("gw1", "bp1", 2): Undurable(5, "blood_pressure", T0),
+            ("gw1", "bp1", 3): Undurable(5, "blood_pressure", T0),
+        },
+    )
+    assert [(r.seq, owner) for r, owner in result.rewrites] == [(2, 5)]
+    assert [(r.seq, owner) for r, owner in result.accepted] == [(4, 7)]
+    assert result.duplicates == 3
+    assert result.keys == [("gw1", "bp1", 4), ("gw1", "bp1", 2)]
+
+
+def test_a_pending_key_is_a_duplicate_even_if_the_ledger_has_it_undurable() -> None:
+    """A batch being stored by this worker writes that point already."""
+    result = triage(
+        decode_batch([_msg(_payload(2))]),
+        devices_by_gateway={"gw1": {"bp1"}},
+        stored_keys={("gw1", "bp1", 2)},
+        bindings={},
+        undurable={("gw1", "bp1", 2): Undurable(5, "blood_pressure", T0)},
+    )
+    assert (result.accepted, result.rewrites, result.duplicates) == ([], [], 1)
 
 
 def test_owner_follows_binding_validity() -> None:
