@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import struct
 import uuid
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from bumble import data_types
@@ -57,15 +58,16 @@ def eddystone_uid_payload(namespace: bytes, instance: bytes, tx_power_0m: int) -
     return struct.pack(">Bb", EDDYSTONE_UID_FRAME, tx_power_0m) + namespace + instance + b"\0\0"
 
 
-class _Advertiser:
+class _Advertiser(ABC):
     """Shared radio plumbing: attach to a bumble device, advertise non-connectable."""
 
     name: str
     advertising_interval_ms: float
     device: Device | None
 
+    @abstractmethod
     def advertising_data(self) -> bytes:
-        raise NotImplementedError
+        """The advertisement payload (AD structures) of this beacon format."""
 
     def attach(self, device: Device) -> None:
         """Take the bumble device the radio made for this beacon."""

@@ -95,8 +95,8 @@ class PatientScreen(KioskScreen):
         return ()
 
     def card(self, item: Any) -> Widget:
-        """One card."""
-        raise NotImplementedError
+        """One card; every paged screen overrides it (Kivy's widget metaclass rules out ABC)."""
+        raise NotImplementedError(f"{type(self).__name__} must define card()")
 
     def empty_key(self) -> str:
         """The i18n key shown when there is nothing."""
