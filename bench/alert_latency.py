@@ -145,7 +145,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def knobs(args: argparse.Namespace) -> dict[str, str]:
     """The CAREDGE_* variables the options set (the rest stay at their defaults)."""
-    env = {}
+    # A few background gateways stand for a fleet's load, each far above a real one's rate.
+    env = {"CAREDGE_INGEST_GATEWAY_RATE": "0"}
     for name in ("console_poll_seconds", "ingest_batch_seconds", "ingest_batch_size"):
         if getattr(args, name) is not None:
             env[f"CAREDGE_{name.upper()}"] = str(getattr(args, name))

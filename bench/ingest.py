@@ -344,6 +344,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 mqtt_url=broker.url,
                 mqtt_client_id="bench-ingest",
                 tsdb_url=victoria.url,
+                ingest_gateway_rate=0,  # a preloaded backlog drained at full speed, no flood
             )
             rate, stats = ingest_worker(settings, total, files, broker.port)
             shared_rate = None

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     api_port: int = 8000
     ingest_batch_size: int = 1000
     ingest_batch_seconds: float = 0.02
+    #: Readings per second one gateway may send before the ingest worker drops (and PUBACKs)
+    #: the excess unconfirmed, so the gateway sends it again later; 0 turns the limit off.
+    ingest_gateway_rate: float = 50.0
+    #: Readings a gateway may send at once above its rate (a backlog after an outage).
+    ingest_gateway_burst: int = 2000
+    #: Larger reading payloads are dead letters (a valid one encodes to under 1 KiB).
+    ingest_max_payload_bytes: int = 4096
     log_level: str = "INFO"
     #: The hospital paging/SMS webhook (empty: webhook notifications fail and are reported).
     webhook_url: str = ""
@@ -87,6 +94,10 @@ class Settings(BaseSettings):
         for name in ("kiosk_session_minutes", "kiosk_failure_window_minutes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"CAREDGE_{name.upper()} must be at least 1")
+        if self.ingest_gateway_rate < 0 or self.ingest_gateway_burst < 1:
+            raise ValueError("CAREDGE_INGEST_GATEWAY_RATE must be ≥ 0 and _BURST at least 1")
+        if self.ingest_max_payload_bytes < 1:
+            raise ValueError("CAREDGE_INGEST_MAX_PAYLOAD_BYTES must be at least 1")
         if self.console_poll_seconds <= 0 or self.console_listen_poll_seconds <= 0:
             raise ValueError("CAREDGE_CONSOLE_*POLL_SECONDS must be positive")
         if self.kiosk_max_failures_per_patient < 1 or self.kiosk_max_failures_per_kiosk < 1:

@@ -1,9 +1,11 @@
 """The gateway's durable outbox: every reading is on disk before anything else happens to it.
 
 SQLite in WAL mode with ``synchronous=FULL``: when :meth:`Outbox.put` returns, the entry
-survives a crash or a power cut. An entry leaves only through :meth:`Outbox.ack`, which the
-uplink calls after the broker's PUBACK. The policy (drain order, bound, what is dropped) lives
-in :mod:`edge.outbox_policy`; this module carries it out.
+survives a crash or a power cut. A reading leaves only through :meth:`Outbox.confirm`, when the
+cloud confirms it holds it (:mod:`protocol.confirmations`); after the broker's PUBACK the uplink
+only marks it sent (:meth:`Outbox.mark_sent`), and it is sent again if no confirmation follows.
+Telemetry leaves on the PUBACK (:meth:`Outbox.ack`). The policy (drain order, bound, what is
+dropped, when to re-send) lives in :mod:`edge.outbox_policy`; this module carries it out.
 
 Beside the entries, the same file holds, each updated in the transaction of the puts it
 belongs to:
@@ -33,12 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import EdgeError
-from edge.outbox_policy import ENTRY_KINDS, PRIORITY, EntryKind, admit
+from edge.outbox_policy import ENTRY_KINDS, PRIORITY, EntryKind, admit, confirmation_wait
 from edge.outbox_policy import next_seq as following_seq
+from protocol.confirmations import reading_key_of
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_MAX_ROWS = 100_000
 OVER_BOUND_LOG_EVERY = 1000
 
@@ -49,7 +52,11 @@ CREATE TABLE IF NOT EXISTS entries (
     priority INTEGER NOT NULL,
     topic TEXT NOT NULL,
     payload BLOB NOT NULL,
-    enqueued_at REAL NOT NULL
+    enqueued_at REAL NOT NULL,
+    device_id TEXT,  -- a reading's (device_id, seq), matched by the cloud's confirmations
+    seq INTEGER,
+    due_at REAL NOT NULL DEFAULT 0,  -- not (re-)sent before this epoch time
+    attempts INTEGER NOT NULL DEFAULT 0  -- sends the broker accepted, awaiting confirmation
 );
 CREATE INDEX IF NOT EXISTS entries_drain ON entries (priority, id);
 CREATE INDEX IF NOT EXISTS entries_kind ON entries (kind, id);
@@ -91,15 +98,25 @@ class OutboxError(EdgeError):
         return (type(self), (self.reason,))
 
 
+#: Columns added by schema version 2 (delivery confirmations), for files of version 1.
+_V2_COLUMNS = {
+    "device_id": "TEXT",
+    "seq": "INTEGER",
+    "due_at": "REAL NOT NULL DEFAULT 0",
+    "attempts": "INTEGER NOT NULL DEFAULT 0",
+}
+
+
 @dataclass(frozen=True)
 class Entry:
-    """One message waiting for its PUBACK."""
+    """One message waiting to be sent, or to be confirmed after its PUBACK."""
 
     id: int
     kind: EntryKind
     topic: str
     payload: bytes
     enqueued_at: float
+    attempts: int = 0
 
 
 #: A record for :meth:`Outbox.put_readings`: its natural key (or None) and a function that
@@ -139,6 +156,7 @@ class Outbox:
             with self._transaction():
                 for statement in _split_script(_SCHEMA):
                     self._db.execute(statement)
+                self._upgrade_entries()
                 self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             raise OutboxError(f"cannot open outbox {self.path}: {exc}") from exc
@@ -194,10 +212,12 @@ class Outbox:
 
         None means ``key`` was seen before (already enqueued or delivered) or, for telemetry
         only, that the outbox is full of readings and the telemetry was dropped and counted.
-        ``cursor=(device_id, meter_seq)`` is committed in the same transaction.
+        ``cursor=(device_id, meter_seq)`` is committed in the same transaction. A reading's
+        ``(device_id, seq)`` is read from its payload, for the cloud's confirmations.
         """
+        reading_key = reading_key_of(payload) if kind == "reading" else None
         with self._transaction() as db:
-            entry_id = self._insert(db, kind, topic, payload, key)
+            entry_id = self._insert(db, kind, topic, payload, key, reading_key)
             if cursor is not None:
                 self._store_cursor(db, *cursor)
         if entry_id is not None:
@@ -225,7 +245,7 @@ class Outbox:
                 if key is not None and self._key_known(db, encode_key(key)):
                     continue
                 seq = self._allocate_seq(device_id)
-                entry_id = self._insert(db, "reading", topic, build(seq), key)
+                entry_id = self._insert(db, "reading", topic, build(seq), key, (device_id, seq))
                 if entry_id is not None:
                     ids.append(entry_id)
             if cursor is not None:
@@ -240,16 +260,50 @@ class Outbox:
             self._store_cursor(db, device_id, meter_seq)
 
     def ack(self, ids: Iterable[int]) -> int:
-        """Remove acknowledged entries (one transaction); return how many were still there."""
-        batch = list(ids)
-        if not batch:
-            return 0
+        """Remove delivered entries (one transaction); return how many were still there."""
         removed = 0
         with self._transaction() as db:
-            for start in range(0, len(batch), 500):
-                chunk = batch[start : start + 500]
-                marks = ",".join("?" * len(chunk))
+            for chunk, marks in _chunks(list(ids)):
                 removed += db.execute(f"DELETE FROM entries WHERE id IN ({marks})", chunk).rowcount
+        return removed
+
+    def mark_sent(self, ids: Iterable[int], *, base_wait: float, now: float | None = None) -> int:
+        """After the broker's PUBACK: readings wait for the cloud's confirmation, telemetry goes.
+
+        A reading becomes due again :func:`~edge.outbox_policy.confirmation_wait` after this
+        send (doubling with each unconfirmed send). Returns the readings now awaiting
+        confirmation.
+        """
+        now = time.time() if now is None else now
+        waiting = 0
+        with self._transaction() as db:
+            for chunk, marks in _chunks(list(ids)):
+                db.execute(
+                    f"DELETE FROM entries WHERE kind = 'telemetry' AND id IN ({marks})", chunk
+                )
+                rows = db.execute(
+                    f"SELECT id, attempts FROM entries WHERE id IN ({marks})", chunk
+                ).fetchall()
+                db.executemany(
+                    "UPDATE entries SET attempts = ?, due_at = ? WHERE id = ?",
+                    [
+                        (attempts + 1, now + confirmation_wait(attempts + 1, base_wait), id_)
+                        for id_, attempts in rows
+                    ],
+                )
+                waiting += len(rows)
+        return waiting
+
+    def confirm(self, device_id: str, seqs: Iterable[int]) -> int:
+        """Remove readings the cloud confirmed (by their envelope key); return how many."""
+        removed = 0
+        with self._transaction() as db:
+            for chunk, marks in _chunks(list(seqs)):
+                removed += db.execute(
+                    "DELETE FROM entries WHERE kind = 'reading' AND device_id = ? "
+                    f"AND seq IN ({marks})",
+                    [device_id, *chunk],
+                ).rowcount
         return removed
 
     def forget_keys_before(self, epoch_seconds: float) -> int:
@@ -261,19 +315,33 @@ class Outbox:
 
     # -- reading -------------------------------------------------------------------------
 
-    def peek(self, limit: int, *, exclude: Collection[int] = ()) -> list[Entry]:
-        """Up to ``limit`` entries in drain order (readings first, FIFO), skipping ``exclude``."""
+    def peek(
+        self, limit: int, *, exclude: Collection[int] = (), due_by: float | None = None
+    ) -> list[Entry]:
+        """Up to ``limit`` entries in drain order (readings first, FIFO), skipping ``exclude``
+        and, with ``due_by``, entries awaiting confirmation that are not due again by then."""
         if limit <= 0:
             return []
         excluded = list(exclude)
-        where = f"WHERE id NOT IN ({','.join('?' * len(excluded))})" if excluded else ""
+        conditions = [f"id NOT IN ({','.join('?' * len(excluded))})"] if excluded else []
+        parameters: list[object] = list(excluded)
+        if due_by is not None:
+            conditions.append("due_at <= ?")
+            parameters.append(due_by)
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, kind, topic, payload, enqueued_at FROM entries "
+                "SELECT id, kind, topic, payload, enqueued_at, attempts FROM entries "
                 f"{where} ORDER BY priority, id LIMIT ?",
-                [*excluded, limit],
+                [*parameters, limit],
             ).fetchall()
-        return [Entry(row[0], row[1], row[2], bytes(row[3]), row[4]) for row in rows]
+        return [Entry(row[0], row[1], row[2], bytes(row[3]), row[4], row[5]) for row in rows]
+
+    def awaiting_confirmation(self) -> int:
+        """Readings the broker accepted that the cloud has not confirmed yet."""
+        with self._lock:
+            row = self._db.execute("SELECT count(*) FROM entries WHERE attempts > 0").fetchone()
+        return int(row[0])
 
     def depth(self) -> dict[str, int]:
         """Entries waiting per class: ``{"reading": n, "telemetry": m}``."""
@@ -362,6 +430,7 @@ class Outbox:
         topic: str,
         payload: bytes,
         key: tuple[Any, ...] | None,
+        reading_key: tuple[str, int] | None = None,
     ) -> int | None:
         if kind not in PRIORITY:
             raise OutboxError(f"unknown entry kind {kind!r}; expected one of {ENTRY_KINDS}")
@@ -408,14 +477,32 @@ class Outbox:
                     over,
                     self.max_rows,
                 )
+        device_id, seq = reading_key or (None, None)
         cursor = db.execute(
-            "INSERT INTO entries (kind, priority, topic, payload, enqueued_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (kind, PRIORITY[kind], topic, bytes(payload), now),
+            "INSERT INTO entries (kind, priority, topic, payload, enqueued_at, device_id, seq) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (kind, PRIORITY[kind], topic, bytes(payload), now, device_id, seq),
         )
         if encoded is not None:
             db.execute("INSERT INTO natural_keys (key, enqueued_at) VALUES (?, ?)", (encoded, now))
         return int(cursor.lastrowid or 0)
+
+    def _upgrade_entries(self) -> None:
+        """Add the version-2 columns to an outbox file of version 1 (entries are kept)."""
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(entries)")}
+        missing = [column for column in _V2_COLUMNS if column not in present]
+        for column in missing:
+            self._db.execute(f"ALTER TABLE entries ADD COLUMN {column} {_V2_COLUMNS[column]}")
+        self._db.execute(
+            "CREATE INDEX IF NOT EXISTS entries_reading_key ON entries (device_id, seq)"
+        )
+        if "device_id" in missing:
+            self._fill_reading_keys()
+
+    def _fill_reading_keys(self) -> None:
+        rows = self._db.execute("SELECT id, payload FROM entries WHERE kind = 'reading'")
+        keys = [(*key, id_) for id_, payload in rows if (key := reading_key_of(payload))]
+        self._db.executemany("UPDATE entries SET device_id = ?, seq = ? WHERE id = ?", keys)
 
     @staticmethod
     def _count_dropped(db: sqlite3.Connection, count: int) -> None:
@@ -423,6 +510,13 @@ class Outbox:
             db.execute(
                 "UPDATE counters SET value = value + ? WHERE name = 'dropped_telemetry'", (count,)
             )
+
+
+def _chunks(values: list[Any], size: int = 500) -> Iterator[tuple[list[Any], str]]:
+    """values in chunks small enough for SQLite's parameter limit, with their placeholders."""
+    for start in range(0, len(values), size):
+        chunk = values[start : start + size]
+        yield chunk, ",".join("?" * len(chunk))
 
 
 def _split_script(script: str) -> list[str]:

@@ -20,6 +20,12 @@ only carry them out):
   No matching subscribers, which Mosquitto sends when nobody listens yet); 0x80 and above
   (0x87 Not authorized from an ACL, 0x97 Quota exceeded …) mean the broker did *not* accept
   the message, so the entry stays and is retried after :func:`retry_delay` (MQTT v5 §3.4.2.1).
+* **What a confirmation means:** a PUBACK only says the broker took the message; a broker that
+  loses its queue would lose it. A reading therefore stays until the cloud confirms it holds it
+  (:mod:`protocol.confirmations`); after each accepted send it becomes due again after
+  :func:`confirmation_wait`, doubling from ``CAREDGE_CONFIRM_TIMEOUT_SECONDS`` up to an hour,
+  so an unconfirmed reading is re-sent (the cloud drops the duplicate and confirms it) without
+  flooding a cloud that is down. Telemetry leaves on the PUBACK.
 * **Sequence numbers** ``seq`` are assigned by the gateway per device and only ever grow. A
   device's first ``seq`` is the wall clock in microseconds (:func:`initial_seq`), so a gateway
   whose outbox file was lost or replaced does not reuse keys the cloud already holds (the cloud
@@ -86,6 +92,14 @@ def retry_delay(attempt: int, *, base: float = 1.0, cap: float = 60.0) -> float:
     if attempt < 1:
         return 0.0
     return float(min(cap, base * 2 ** min(attempt - 1, 32)))
+
+
+MAX_CONFIRMATION_WAIT_S = 3600.0
+
+
+def confirmation_wait(attempt: int, base: float) -> float:
+    """Seconds to wait for the cloud's confirmation after send number ``attempt`` (1, 2, …)."""
+    return float(min(MAX_CONFIRMATION_WAIT_S, max(base, 0.0) * 2 ** min(max(attempt, 1) - 1, 32)))
 
 
 def initial_seq(now_us: int) -> int:

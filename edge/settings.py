@@ -37,6 +37,12 @@ class GatewaySettings(BaseSettings):
     outbox_path: Path | None = None
     outbox_max_rows: int = Field(default=100_000, ge=1)
     inflight_window: int = Field(default=100, ge=1, le=MAX_INFLIGHT_WINDOW)
+    #: "cloud": a reading leaves the outbox when the ingest worker confirms it holds it, so a
+    #: broker that loses its queue loses nothing; "broker": on the broker's PUBACK, for a cloud
+    #: that sends no confirmations (docs/gateway.md, "Delivery confirmations").
+    delivery_confirmation: Literal["cloud", "broker"] = "cloud"
+    #: First wait for a confirmation before a reading is sent again; doubles per attempt.
+    confirm_timeout_seconds: float = Field(default=30.0, gt=0)
     ble: str = "bluez"
     heartbeat_seconds: float = Field(default=60.0, gt=0)
     var_dir: Path = DEFAULT_VAR_DIR

@@ -1,4 +1,4 @@
-"""MQTT uplink: drains the durable outbox to the broker; an entry leaves only on a good PUBACK.
+"""MQTT uplink: drains the durable outbox to the broker; the cloud confirms each reading.
 
 paho-mqtt 2.x, MQTT v5, QoS 1, persistent session (``clean_start=False`` with a session expiry),
 or MQTT 3.1.1 with ``CAREDGE_MQTT_PROTOCOL=3.1.1`` (``clean_session=False``: the broker keeps
@@ -13,6 +13,14 @@ Threads: paho's network thread only queues events (connected, disconnected, PUBA
 thread owns all state. It keeps at most ``inflight_window`` outbox entries awaiting PUBACK
 (MQTT packet ids are 16-bit, and paho and Mosquitto lose messages past 65,535 outstanding),
 deletes entries in one transaction per batch of PUBACKs, and wakes when something is put.
+
+Confirmations (default ``CAREDGE_DELIVERY_CONFIRMATION=cloud``): the uplink subscribes to
+``caredge/v1/gw/{id}/confirm``; after a good PUBACK a reading only becomes "sent" and waits for
+the ingest worker's confirmation that it is durable (:mod:`protocol.confirmations`), which
+removes it. One left unconfirmed is sent again after ``confirm_timeout_seconds``, doubling per
+attempt (a broker that lost its queue, a rate-limited flood). Readings the cloud rejected for
+good (dead letters) are removed too, with a WARNING naming the reason. Telemetry leaves on the
+PUBACK. With ``broker``, readings leave on the PUBACK as well.
 
 Redelivery: paho keeps every unacknowledged QoS 1 message of this process and re-sends it, with
 its packet id and the DUP flag, after a reconnect (MQTT v5 §4.4); those are counted as
@@ -51,6 +59,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 from edge.outbox import Outbox
 from edge.outbox_policy import puback_delivered, retry_delay
 from edge.settings import GatewaySettings
+from protocol.confirmations import decode_confirmation
+from protocol.envelope import PayloadError
 from protocol.topics import GatewayTopic
 
 log = logging.getLogger(__name__)
@@ -69,12 +79,15 @@ StatusProvider = Callable[[], Mapping[str, Any]]
 
 @dataclass
 class UplinkStats:
-    """Counters since start: messages published, PUBACKed, re-sent and refused by the broker."""
+    """Counters since start: messages published, PUBACKed, re-sent and refused by the broker;
+    readings the cloud confirmed as stored or as rejected for good."""
 
     published: int = 0
     acked: int = 0
     resent: int = 0
     rejected: int = 0
+    confirmed: int = 0
+    rejected_by_cloud: int = 0
     connects: int = 0
     disconnects: int = 0
 
@@ -111,6 +124,8 @@ class Uplink:
         self.stats = UplinkStats()
         self._status_provider = status_provider
         self._status_topic = str(GatewayTopic(settings.gateway_id, "status"))
+        self._confirm_topic = str(GatewayTopic(settings.gateway_id, "confirm"))
+        self._confirmed_by_cloud = settings.delivery_confirmation == "cloud"
         self._window = settings.inflight_window
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -209,7 +224,7 @@ class Uplink:
         )
 
     def is_empty(self) -> bool:
-        """True when the outbox is empty and nothing awaits a PUBACK."""
+        """True when the outbox is empty (all confirmed) and nothing awaits a PUBACK."""
         return not self._inflight and sum(self.outbox.depth().values()) == 0
 
     def wait_until_empty(self, timeout: float) -> bool:
@@ -265,6 +280,11 @@ class Uplink:
         self._events.append(("puback", mid, reason_code))
         self._wake.set()
 
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        if message.topic == self._confirm_topic:
+            self._events.append(("confirm", message.payload))
+            self._wake.set()
+
     # -- drain thread --------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -303,13 +323,39 @@ class Uplink:
             event = self._events.popleft()
             if event[0] == "puback":
                 self._handle_puback(event[1], event[2], delivered)
+            elif event[0] == "confirm":
+                self._handle_confirmation(event[1])
             elif event[0] == "connect":
                 self._handle_connect(event[1], event[2], event[3])
             else:
                 self._handle_disconnect(event[1])
         if delivered:
-            self.outbox.ack(delivered)
+            if self._confirmed_by_cloud:
+                self.outbox.mark_sent(delivered, base_wait=self.settings.confirm_timeout_seconds)
+            else:
+                self.outbox.ack(delivered)
             self.stats.acked += len(delivered)
+
+    def _handle_confirmation(self, payload: bytes) -> None:
+        try:
+            confirmation = decode_confirmation(payload)
+        except PayloadError as exc:
+            log.warning("ignored a malformed confirmation: %s", exc.reason)
+            return
+        if confirmation.gateway_id != self.settings.gateway_id:
+            log.warning("ignored a confirmation for gateway %r", confirmation.gateway_id)
+            return
+        for device_id, seqs in confirmation.stored.items():
+            self.stats.confirmed += self.outbox.confirm(device_id, seqs)
+        for rejected in confirmation.rejected:
+            if self.outbox.confirm(rejected.device_id, [rejected.seq]):
+                self.stats.rejected_by_cloud += 1
+                log.warning(
+                    "the cloud rejected reading %s/%d for good (kept there as a dead letter): %s",
+                    rejected.device_id,
+                    rejected.seq,
+                    rejected.reason,
+                )
 
     def _handle_puback(self, mid: int, reason_code: ReasonCode, delivered: list[int]) -> None:
         entry_id = self._inflight.pop(mid, None)
@@ -364,6 +410,9 @@ class Uplink:
         self._window = max(1, min(self.settings.inflight_window, receive_maximum - STATUS_SLOTS))
         self._connected = True
         self.stats.connects += 1
+        if self._confirmed_by_cloud:
+            # Every time: a broker that lost its state (no persistence) lost the subscription.
+            self._client.subscribe(self._confirm_topic, qos=1)
         self._next_heartbeat = 0.0  # announce "online" (retained) right away
         if self.stats.connects > 1 and self._inflight:
             # paho re-sends every unacknowledged message of this process on reconnect.
@@ -394,7 +443,7 @@ class Uplink:
         room = self._window - len(self._inflight)
         if room <= 0:
             return
-        entries = self.outbox.peek(room, exclude=self._inflight.values())
+        entries = self.outbox.peek(room, exclude=self._inflight.values(), due_by=time.time())
         for entry in entries:
             info = self._client.publish(entry.topic, entry.payload, qos=1)
             if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
@@ -410,6 +459,8 @@ class Uplink:
             if entry.id in self._refused:
                 self._refused.discard(entry.id)
                 self.stats.resent += 1
+            elif entry.attempts:
+                self.stats.resent += 1  # accepted by the broker before, never confirmed
 
     def _publish_status(self) -> None:
         extra: dict[str, Any] = {}
@@ -425,6 +476,7 @@ class Uplink:
             outbox=self.outbox.depth(),
             outbox_oldest_age_s=self._oldest_entry_age(),
             inflight=len(self._inflight),
+            awaiting_confirmation=self.outbox.awaiting_confirmation(),
             dropped_telemetry=self.outbox.dropped_telemetry,
             uplink=asdict(self.stats),
         )
@@ -478,6 +530,7 @@ class Uplink:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         return client
 
 

@@ -1,6 +1,6 @@
 """MQTT topic scheme v1: small frozen value objects that validate themselves.
 
-caredge/v1/gw/{gateway_id}/{reading|status|beacon|cmd}
+caredge/v1/gw/{gateway_id}/{reading|status|beacon|cmd|confirm}
 caredge/v1/nurse/{nurse_id}/alerts
 """
 
@@ -14,12 +14,13 @@ from typing import Literal
 PREFIX = "caredge/v1"
 ID_PATTERN = r"[A-Za-z0-9._-]{1,64}"
 _ID_RE = re.compile(rf"^{ID_PATTERN}$")
-GatewayChannel = Literal["reading", "status", "beacon", "cmd"]
-GATEWAY_CHANNELS: tuple[str, ...] = ("reading", "status", "beacon", "cmd")
-_GATEWAY_TOPIC_RE = re.compile(rf"^{PREFIX}/gw/({ID_PATTERN})/(reading|status|beacon|cmd)$")
+GatewayChannel = Literal["reading", "status", "beacon", "cmd", "confirm"]
+GATEWAY_CHANNELS: tuple[str, ...] = ("reading", "status", "beacon", "cmd", "confirm")
+_GATEWAY_TOPIC_RE = re.compile(rf"^{PREFIX}/gw/({ID_PATTERN})/(reading|status|beacon|cmd|confirm)$")
 
 INGEST_SHARE_GROUP = "ingest"
 READING_WILDCARD = f"{PREFIX}/gw/+/reading"
+CONFIRM_WILDCARD = f"{PREFIX}/gw/+/confirm"
 INGEST_SUBSCRIPTION = f"$share/{INGEST_SHARE_GROUP}/{READING_WILDCARD}"
 
 

@@ -13,6 +13,9 @@ from cloud.deadletters.models import DeadLetter
 
 log = logging.getLogger(__name__)
 TOPIC_MAX = DeadLetter.topic.type.length or 255
+#: A dead letter keeps at most this start of its payload, so a flood of oversize messages cannot
+#: bloat the table (the ingest worker's oversize reason gives the real size).
+PAYLOAD_MAX = 4096
 
 
 def add_dead_letter(
@@ -24,11 +27,12 @@ def add_dead_letter(
     gateway_id: str | None,
     received_at: datetime | None = None,
 ) -> None:
-    """Keep a rejected message (in the caller's transaction); hostile long topics are cut."""
+    """Keep a rejected message (in the caller's transaction); hostile long topics and
+    payloads are cut."""
     session.add(
         DeadLetter(
             topic=topic[:TOPIC_MAX],
-            payload=bytes(payload),
+            payload=bytes(payload[:PAYLOAD_MAX]),
             reason=reason,
             gateway_id=gateway_id,
             received_at=received_at or utcnow(),

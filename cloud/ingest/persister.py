@@ -27,6 +27,7 @@ from cloud.ingest.pipeline import Inbound
 from cloud.ingest.repository import TsdbBatch
 from cloud.ingest.stats import IngestStats
 from cloud.tsdb.base import ReadingPoint, ReadingStore, WriteReceipt
+from protocol.confirmations import Confirmation
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ class Committed:
     batch: TsdbBatch | None = None
     points: list[ReadingPoint] = field(default_factory=list)
     receipt: WriteReceipt = None
+    #: Per gateway, what to confirm once the batch is durable (sent with the acknowledgement).
+    confirmations: dict[str, Confirmation] = field(default_factory=dict)
     committed_at: float = field(default_factory=time.monotonic)
 
 
@@ -75,7 +78,7 @@ class GroupPersister:
         *,
         session_factory: sessionmaker[Session],
         policy: SnapshotPolicy,
-        acknowledge: Callable[[list[Inbound]], None],
+        acknowledge: Callable[[Committed], None],
         retrying: Callable[[Callable[[], bool]], bool | None],
         stats: IngestStats,
     ) -> None:
@@ -108,7 +111,7 @@ class GroupPersister:
         closing = False
         while True:
             while waiting and waiting[0].batch is None:
-                self._acknowledge(waiting.pop(0).messages)
+                self._acknowledge(waiting.pop(0))
             if not waiting and closing:
                 return
             timeout = None
@@ -169,4 +172,4 @@ class GroupPersister:
         except SQLAlchemyError as exc:  # a lagging mark only turns duplicates into rewrites
             log.warning("durable mark of batch %s not recorded: %s", last, exc)
         for item in group:
-            self._acknowledge(item.messages)
+            self._acknowledge(item)

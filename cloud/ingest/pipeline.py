@@ -14,11 +14,14 @@ from datetime import datetime
 from typing import NamedTuple
 
 from cloud.devices.bindings import Binding, owner_at
+from protocol.confirmations import Confirmation, group_by_gateway, reading_key_of
 from protocol.envelope import BloodPressureReading, GlucoseReading, PayloadError, decode_reading
 from protocol.topics import GatewayTopic, TopicError
 
 Key = tuple[str, str, int]
 AnyReading = BloodPressureReading | GlucoseReading
+#: Default of ``CAREDGE_INGEST_MAX_PAYLOAD_BYTES``: the largest valid reading is under 1 KiB.
+MAX_PAYLOAD_BYTES = 4096
 
 
 class Inbound(NamedTuple):
@@ -78,9 +81,14 @@ class Triage:
     """
 
     accepted: list[tuple[AnyReading, int | None]] = field(default_factory=list)
-    duplicates: int = 0
+    duplicate_keys: list[Key] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     rewrites: list[tuple[AnyReading, int | None]] = field(default_factory=list)
+
+    @property
+    def duplicates(self) -> int:
+        """Readings already stored (or repeated within the batch)."""
+        return len(self.duplicate_keys)
 
     @property
     def keys(self) -> list[Key]:
@@ -88,8 +96,15 @@ class Triage:
         return [reading.key for reading, _ in (*self.accepted, *self.rewrites)]
 
 
-def decode_batch(messages: Iterable[Inbound]) -> Decoded:
-    """Validate topic and payload of each message; mismatches become rejections."""
+def decode_batch(
+    messages: Iterable[Inbound], *, max_payload_bytes: int = MAX_PAYLOAD_BYTES
+) -> Decoded:
+    """Validate topic and payload of each message; mismatches become rejections.
+
+    A payload over max_payload_bytes is refused before it is parsed (settings:
+    ``CAREDGE_INGEST_MAX_PAYLOAD_BYTES``); its reason gives the size, as the dead letter keeps
+    only the payload's start (``cloud/deadletters/service.py``).
+    """
     decoded = Decoded()
     for message in messages:
         try:
@@ -101,6 +116,13 @@ def decode_batch(messages: Iterable[Inbound]) -> Decoded:
             decoded.rejected.append(
                 Rejected(message, f"not a reading topic: {message.topic}", topic.gateway_id)
             )
+            continue
+        if len(message.payload) > max_payload_bytes:
+            reason = (
+                f"payload of {len(message.payload)} bytes exceeds the "
+                f"{max_payload_bytes}-byte limit"
+            )
+            decoded.rejected.append(Rejected(message, reason, topic.gateway_id))
             continue
         try:
             reading = decode_reading(message.payload)
@@ -145,7 +167,7 @@ def triage(
             result.rejected.append(Rejected(message, reason, reading.gateway_id))
             continue
         if reading.key in stored_keys or reading.key in seen:
-            result.duplicates += 1
+            result.duplicate_keys.append(reading.key)
             continue
         seen.add(reading.key)
         row = undurable.get(reading.key)
@@ -153,8 +175,25 @@ def triage(
             if (row.kind, row.measured_at) == (reading.kind, reading.measured_at):
                 result.rewrites.append((reading, row.patient_id))
             else:
-                result.duplicates += 1
+                result.duplicate_keys.append(reading.key)
             continue
         owner = owner_at(bindings.get(reading.device_id, ()), reading.measured_at)
         result.accepted.append((reading, owner))
     return result
+
+
+def confirmations(result: Triage) -> dict[str, Confirmation]:
+    """What to confirm to each gateway once the batch is durable: every reading stored now or
+    before, and every dead letter that still names its ``(device_id, seq)``.
+
+    A dead letter is confirmed as rejected so the gateway stops re-sending what can never be
+    stored; the cloud keeps it with its reason. Messages dropped before triage (rate limits)
+    are not here, so their gateways send them again later.
+    """
+    stored = [*result.keys, *result.duplicate_keys]
+    rejected = [
+        (item.gateway_id, *key, item.reason)
+        for item in result.rejected
+        if item.gateway_id is not None and (key := reading_key_of(item.message.payload))
+    ]
+    return group_by_gateway(stored, rejected)

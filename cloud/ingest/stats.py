@@ -18,8 +18,10 @@ class IngestStats:
     batches: int = 0
     snapshots: int = 0
     acknowledged: int = 0
+    confirmations_sent: int = 0
     store_retries: int = 0
     stale_acks_skipped: int = 0
+    rate_limited: int = 0
     alerts_opened: int = 0
     alert_changes: int = 0
     alert_errors: int = 0

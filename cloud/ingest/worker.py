@@ -45,13 +45,25 @@ from cloud.ingest.persister import (
     GroupPersister,
     SnapshotPolicy,
 )
-from cloud.ingest.pipeline import Decoded, Inbound, Key, Rejected, Triage, decode_batch, triage
+from cloud.ingest.pipeline import (
+    Decoded,
+    Inbound,
+    Key,
+    Rejected,
+    Triage,
+    confirmations,
+    decode_batch,
+    triage,
+)
+from cloud.ingest.ratelimit import GatewayRateLimiter
 from cloud.ingest.repository import TsdbBatch
 from cloud.ingest.stats import IngestStats
 from cloud.observability.ingest_metrics import IngestMetrics
 from cloud.observability.logs import bind, payload_fields
 from cloud.settings import Settings
 from cloud.tsdb.base import ReadingPoint, ReadingStore, WriteReceipt
+from protocol.confirmations import encode_confirmation, split
+from protocol.topics import GatewayTopic, TopicError
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +114,11 @@ class IngestWorker:
         self._generation = 0
         self._devices: dict[str, set[str]] = {}
         self._last_seen = LastSeenThrottle()
+        self._limiter = (
+            GatewayRateLimiter(settings.ingest_gateway_rate, settings.ingest_gateway_burst)
+            if settings.ingest_gateway_rate > 0
+            else None
+        )
         self._threads: list[threading.Thread] = []
         self._writer: int | None = None  # this run's row in tsdb_durable_marks, once needed
         self._batch_number = 0
@@ -261,11 +278,55 @@ class IngestWorker:
     def _process(self, batch: list[Inbound]) -> None:
         """Prepare a batch and hand it to the store thread (waits while it holds one already)."""
         self.stats.add(received=len(batch))
+        if self._limiter is not None:
+            batch = self._within_rate(self._limiter, batch)
+            if not batch:
+                return
         try:
             prepared: Triage | None = self._prepare(batch)
         except Exception:  # the store thread prepares it again: it retries or isolates
             prepared = None
         self._prepared.put((batch, prepared))
+
+    def _within_rate(self, limiter: GatewayRateLimiter, batch: list[Inbound]) -> list[Inbound]:
+        """The messages of batch within their gateway's rate (``cloud/ingest/ratelimit.py``).
+
+        The others are acknowledged at once and dropped without a confirmation, so their
+        gateway keeps them and sends them again later: a flood is slowed down, not lost. They
+        are acknowledged ahead of earlier batches still being stored; Mosquitto matches a
+        PUBACK by its packet id. A topic that names no gateway passes to be dead-lettered.
+        """
+        admitted: list[Inbound] = []
+        dropped: list[Inbound] = []
+        for message in batch:
+            try:
+                gateway_id = GatewayTopic.parse(message.topic).gateway_id
+            except TopicError:
+                admitted.append(message)
+                continue
+            (admitted if limiter.allow(gateway_id, message.received) else dropped).append(message)
+        if dropped:
+            acknowledged = 0
+            with self._ack_lock:
+                for message in dropped:
+                    if message.generation == self._generation:
+                        self._client.ack(message.mid, message.qos)
+                        acknowledged += 1
+            self.stats.add(
+                rate_limited=len(dropped),
+                acknowledged=acknowledged,
+                stale_acks_skipped=len(dropped) - acknowledged,
+            )
+        for report in limiter.drop_reports(batch[-1].received):
+            log.warning(
+                "gateway %s over its rate limit (%g/s, burst %d): %d messages dropped since the "
+                "last report; it sends them again",
+                report.gateway_id,
+                limiter.rate,
+                limiter.burst,
+                report.dropped,
+            )
+        return admitted
 
     def _store_loop(self) -> None:
         """Store and acknowledge prepared batches in arrival order until the collector stops."""
@@ -303,10 +364,11 @@ class IngestWorker:
                 dead_letter_reasons=[rejected.reason for rejected in result.rejected],
                 write_seconds=time.perf_counter() - started,
             )
+        committed = Committed(batch, *written[1:], confirmations=confirmations(result))
         if self._persister is None:
-            self._acknowledge(batch)
+            self._acknowledge(committed)
         else:
-            self._persister.submit(Committed(batch, *written[1:]))
+            self._persister.submit(committed)
 
     def _store_with_retry(self, batch: list[Inbound], prepared: Triage | None) -> Written | None:
         """Write a batch (preparing it first unless done); None when stopping first.
@@ -349,7 +411,7 @@ class IngestWorker:
         between is then found in one or the other. The lock makes check-and-add atomic when
         the store thread prepares a batch again (after a failure) beside the collector.
         """
-        decoded = decode_batch(batch)
+        decoded = decode_batch(batch, max_payload_bytes=self._settings.ingest_max_payload_bytes)
         with self._triage_lock:
             pending = set(self._pending)
             with transaction(self._sessions) as session:
@@ -458,8 +520,15 @@ class IngestWorker:
             self._devices.update(devices_service.devices_by_gateway(session, gateway_ids=stale))
         return self._devices
 
-    def _acknowledge(self, batch: list[Inbound]) -> None:
-        """PUBACK a stored batch, but no message received on an earlier connection."""
+    def _acknowledge(self, committed: Committed) -> None:
+        """PUBACK a durable batch, but no message received on an earlier connection, and
+        confirm its readings to their gateways.
+
+        Confirmations go whatever the connection: they are QoS 1 (paho re-sends them after a
+        reconnect) and a gateway that misses one re-sends the reading, which is then confirmed
+        as a duplicate.
+        """
+        batch = committed.messages
         acknowledged = 0
         with self._ack_lock:
             for message in batch:
@@ -468,7 +537,14 @@ class IngestWorker:
                     continue
                 self._client.ack(message.mid, message.qos)
                 acknowledged += 1
-        self.stats.add(acknowledged=acknowledged)
+        for gateway_id, confirmation in committed.confirmations.items():
+            topic = str(GatewayTopic(gateway_id, "confirm"))
+            for part in split(confirmation):
+                self._client.publish(topic, encode_confirmation(part), qos=1)
+        self.stats.add(
+            acknowledged=acknowledged,
+            confirmations_sent=len(committed.confirmations),
+        )
         if self._metrics is not None and batch:
             self._metrics.observe_ack(time.monotonic() - batch[0].received)
 

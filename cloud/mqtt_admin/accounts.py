@@ -18,7 +18,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from protocol.topics import PREFIX, READING_WILDCARD, GatewayTopic, NurseTopic, check_id
+from protocol.topics import (
+    CONFIRM_WILDCARD,
+    PREFIX,
+    READING_WILDCARD,
+    GatewayTopic,
+    NurseTopic,
+    check_id,
+)
 
 Access = Literal["read", "write", "readwrite"]
 NURSE_USERNAME_PREFIX = "nurse-"
@@ -72,12 +79,17 @@ class MqttAccount:
 
 
 def gateway_account(gateway_id: str, password_hash: str) -> MqttAccount:
-    """A gateway publishes only its own reading/status/beacon topics and reads its own cmd."""
+    """A gateway publishes only its own reading/status/beacon topics and reads its own cmd and
+    delivery confirmations."""
     check_id(gateway_id, "gateway_id")
-    rules = tuple(
+    writes = tuple(
         AclRule("write", str(GatewayTopic(gateway_id, channel)))
         for channel in ("reading", "status", "beacon")
-    ) + (AclRule("read", str(GatewayTopic(gateway_id, "cmd"))),)
+    )
+    reads = tuple(
+        AclRule("read", str(GatewayTopic(gateway_id, channel))) for channel in ("cmd", "confirm")
+    )
+    rules = writes + reads
     return MqttAccount(gateway_id, password_hash, rules, "gateway")
 
 
@@ -93,8 +105,10 @@ def nurse_account(nurse_id: int, password_hash: str) -> MqttAccount:
 
 
 def ingest_account(username: str, password_hash: str) -> MqttAccount:
-    """The ingest workers' shared account: read every gateway's readings, nothing else."""
-    return MqttAccount(username, password_hash, (AclRule("read", READING_WILDCARD),), "service")
+    """The ingest workers' shared account: read every gateway's readings and confirm them to
+    the gateway that sent them, nothing else."""
+    rules = (AclRule("read", READING_WILDCARD), AclRule("write", CONFIRM_WILDCARD))
+    return MqttAccount(username, password_hash, rules, "service")
 
 
 def notifier_account(username: str, password_hash: str) -> MqttAccount:

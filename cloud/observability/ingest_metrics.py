@@ -47,6 +47,10 @@ STATS_METRICS: dict[str, tuple[str, str]] = {
         "caredge_ingest_stale_acks_skipped",
         "Acknowledgements skipped for messages of a dropped connection (redelivered)",
     ),
+    "rate_limited": (
+        "caredge_ingest_rate_limited",
+        "Messages over their gateway's rate, acknowledged and dropped unconfirmed (sent again)",
+    ),
     "alerts_opened": ("caredge_ingest_alerts_opened", "Alerts opened by the ingest rules"),
     "alert_changes": ("caredge_ingest_alert_changes", "Alert transitions made by the ingest rules"),
     "alert_errors": ("caredge_ingest_alert_errors", "Batches whose alert rules failed"),

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -39,6 +40,9 @@ from cloud.oncall.models import Notification
 from cloud.patients.models import Patient
 from cloud.readings.models import ReadingKey
 from cloud.tsdb.base import ReadingStore
+from edge.outbox import Outbox
+from edge.settings import GatewaySettings
+from edge.uplink import Uplink, UplinkStats
 from protocol.envelope import BloodPressureReading, GlucoseReading, encode_reading
 from protocol.topics import GatewayTopic
 from tests.fixtures.ports import free_port
@@ -322,7 +326,59 @@ class RetryingPublisher(threading.Thread):
         return left
 
 
-def run_publishers(publishers: Sequence[RetryingPublisher], *, timeout: float = 400) -> None:
+class OutboxGateway(threading.Thread):
+    """One real gateway uplink (the durable outbox and :class:`~edge.uplink.Uplink`) fed at
+    ``rate`` readings per second; done when its outbox is empty, i.e. when every reading was
+    confirmed (``delivery_confirmation="cloud"``) or PUBACKed (``"broker"``)."""
+
+    def __init__(
+        self,
+        port: int,
+        items: Sequence[AnyReading],
+        workdir: Path,
+        *,
+        confirmation: Literal["cloud", "broker"] = "cloud",
+        rate: float = 20.0,
+        timeout: float = 300.0,
+    ) -> None:
+        gateway_id = items[0].gateway_id
+        super().__init__(daemon=True, name=f"gw-{gateway_id}")
+        self.items = list(items)
+        self.rate = rate
+        self.timeout = timeout
+        self.settings = GatewaySettings(
+            gateway_id=gateway_id,
+            mqtt_url=f"mqtt://127.0.0.1:{port}",
+            outbox_path=workdir / gateway_id / "outbox.db",
+            delivery_confirmation=confirmation,
+            confirm_timeout_seconds=2.0,
+            heartbeat_seconds=30,
+        )
+        self.uplink: Uplink | None = None
+        self.emptied = False
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            topic = str(GatewayTopic(self.settings.gateway_id, "reading"))
+            with Outbox(self.settings.outbox_file) as outbox, Uplink(self.settings, outbox) as up:
+                self.uplink = up
+                for reading in self.items:
+                    outbox.put("reading", topic, encode_reading(reading), reading.key)
+                    time.sleep(1 / self.rate)
+                self.emptied = up.wait_until_empty(self.timeout)
+        except BaseException as exc:  # surfaced by the test through .error
+            self.error = exc
+
+    @property
+    def stats(self) -> UplinkStats:
+        """The uplink's counters (zero before it started)."""
+        return self.uplink.stats if self.uplink is not None else UplinkStats()
+
+
+def run_publishers(
+    publishers: Sequence[RetryingPublisher | OutboxGateway], *, timeout: float = 400
+) -> None:
     for publisher in publishers:
         publisher.join(timeout)
         assert not publisher.is_alive(), f"{publisher.name} still publishing"

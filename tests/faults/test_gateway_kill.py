@@ -9,8 +9,8 @@ is in the ledger and the reading store exactly once, with the meter's values and
 
 Variant: the broker is down throughout the first run and the kill, so the readings wait in the
 outbox; the restarted gateway finishes the transfer offline and delivers all when the broker is
-back. The ingest worker uses a plain subscription here, because Mosquitto forgets shared ones
-on restart (test_broker_restart.py) and that loss is not the gateway's.
+back. The ingest worker uses the default shared subscription: the gateway keeps each reading
+until the worker confirms it, so the broker's restarts lose nothing (test_broker_restart.py).
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from cloud.patients.schemas import PatientCreate
 from cloud.patients.service import create as create_patient
 from cloud.readings.models import ReadingKey
 from cloud.tsdb.sql_store import SqlReadingStore
-from protocol.topics import READING_WILDCARD
 from tests.faults.harness import CloudProcesses, Tally
 from tests.fixtures.mosquitto import Broker
 from tests.integration.test_gateway_e2e import (
@@ -109,10 +108,7 @@ class Cloud:
             bind(session, device_id=GLUCOSE_ID, patient_id=patient.id, valid_from=SINCE,
                  actor="test")  # fmt: skip
             self.patient_id = patient.id
-        self.processes = CloudProcesses(
-            workdir, self.database_url, broker.url,
-            extra_env={"CAREDGE_INGEST_TOPIC": READING_WILDCARD},
-        )  # fmt: skip
+        self.processes = CloudProcesses(workdir, self.database_url, broker.url)
 
     def ledger(self) -> list[tuple[str, str, int]]:
         with self.factory() as session:

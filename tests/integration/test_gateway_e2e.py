@@ -188,6 +188,9 @@ class Home:
             "CAREDGE_HEARTBEAT_SECONDS": "1",
             "CAREDGE_SESSION_INTERVAL_S": "0.5",
             "CAREDGE_BP_IDLE_S": "0.5",
+            # Re-send unconfirmed readings after 3 s, not 30: a broker restart in
+            # test_gateway_kill.py drops what was published before the worker resubscribed.
+            "CAREDGE_CONFIRM_TIMEOUT_SECONDS": "3",
             "CAREDGE_LOG_LEVEL": "INFO",
         }
         log = (self.tmp_path / f"gateway-{self.runs}.log").open("wb")

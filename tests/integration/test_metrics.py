@@ -278,6 +278,7 @@ def test_gateway_status_reports_outbox_depth_age_and_meter_last_seen(
         mqtt_url=mosquitto.url,
         outbox_path=tmp_path / "outbox.db",
         heartbeat_seconds=30,
+        delivery_confirmation="broker",  # no ingest worker here to confirm
     )
     seen_at = time.time() - 42
     meter = MeterStatus(address="C0:CA:ED:00:01:01", kind=MeterKind.BLOOD_PRESSURE,

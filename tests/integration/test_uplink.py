@@ -118,6 +118,8 @@ def settings_for(url: str, tmp_path: Path, **overrides: Any) -> GatewaySettings:
         "mqtt_url": url,
         "outbox_path": tmp_path / "gateway" / "outbox.db",
         "heartbeat_seconds": 30,
+        # These tests are about the broker's PUBACK; test_confirmations.py adds the cloud's.
+        "delivery_confirmation": "broker",
     } | overrides
     return GatewaySettings(**values)
 
@@ -317,6 +319,7 @@ def gateway_process(settings: GatewaySettings, *args: str) -> subprocess.Popen[b
         "CAREDGE_OUTBOX_PATH": str(settings.outbox_file),
         "CAREDGE_INFLIGHT_WINDOW": str(settings.inflight_window),
         "CAREDGE_HEARTBEAT_SECONDS": "1",
+        "CAREDGE_DELIVERY_CONFIRMATION": settings.delivery_confirmation,
     }
     return subprocess.Popen(
         [sys.executable, "-m", "edge.uplink", *args],

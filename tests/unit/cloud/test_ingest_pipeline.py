@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from cloud.devices.bindings import Binding, owner_at
-from cloud.ingest.pipeline import Inbound, Undurable, decode_batch, triage
+from cloud.ingest.pipeline import Inbound, Undurable, confirmations, decode_batch, triage
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 
@@ -121,3 +121,45 @@ def test_owner_follows_binding_validity() -> None:
     assert owner_at(bindings, T0 + timedelta(days=10) - timedelta(microseconds=1)) == 1
     assert owner_at(bindings, T0 + timedelta(days=10)) == 2
     assert owner_at(bindings, T0 + timedelta(days=900)) == 2
+
+
+def test_an_oversize_payload_is_rejected_with_its_size_before_parsing() -> None:
+    padded = _payload(1)[:-1] + b"," + b" " * 5000 + b'"x": 1}'  # also invalid: never parsed
+    at_limit = _payload(2) + b" " * (300 - len(_payload(2)))
+    decoded = decode_batch([_msg(padded), _msg(at_limit), _msg(_payload(3))], max_payload_bytes=300)
+    assert [reading.seq for _, reading in decoded.readings] == [2, 3]
+    [rejected] = decoded.rejected
+    assert rejected.reason == f"payload of {len(padded)} bytes exceeds the 300-byte limit"
+    assert (rejected.gateway_id, rejected.message.payload) == ("gw1", padded)
+    default = decode_batch([_msg(padded)]).rejected[0].reason
+    assert default.endswith("exceeds the 4096-byte limit")
+
+
+def test_confirmations_cover_stored_duplicate_and_dead_lettered_readings() -> None:
+    decoded = decode_batch(
+        [
+            _msg(_payload(1)),
+            _msg(_payload(2)),  # stored before: a duplicate
+            _msg(_payload(1)),  # repeated in the batch
+            _msg(_payload(9, device="stranger")),  # unregistered: a dead letter
+            _msg(_payload(4, gateway="gw2")),  # topic gw1, payload gw2: rejected to gw1
+            _msg(b"{not json"),  # nothing names it: left unconfirmed
+            _msg(_payload(5, gateway="gw3"), topic="caredge/v1/gw/gw3/reading"),
+        ]
+    )
+    result = triage(
+        decoded,
+        devices_by_gateway={"gw1": {"bp1"}, "gw3": {"bp1"}},
+        stored_keys={("gw1", "bp1", 2)},
+        bindings={},
+    )
+    confirmed = confirmations(result)
+    assert set(confirmed) == {"gw1", "gw3"}
+    assert confirmed["gw1"].stored == {"bp1": [1, 2, 1]}
+    assert [(r.device_id, r.seq) for r in confirmed["gw1"].rejected] == [
+        ("bp1", 4),
+        ("stranger", 9),
+    ]
+    assert "does not match topic gateway" in confirmed["gw1"].rejected[0].reason
+    assert confirmed["gw3"].stored == {"bp1": [5]}
+    assert result.duplicates == 2

@@ -41,13 +41,17 @@ def test_gateway_account_grants_only_its_own_topics() -> None:
         AclRule("write", "caredge/v1/gw/gw-7/status"),
         AclRule("write", "caredge/v1/gw/gw-7/beacon"),
         AclRule("read", "caredge/v1/gw/gw-7/cmd"),
+        AclRule("read", "caredge/v1/gw/gw-7/confirm"),
     )
 
 
 def test_service_and_nurse_accounts() -> None:
     assert nurse_account(12, HASH).username == "nurse-12"
     assert nurse_account(12, HASH).rules == (AclRule("read", "caredge/v1/nurse/12/alerts"),)
-    assert ingest_account("ing", HASH).rules == (AclRule("read", "caredge/v1/gw/+/reading"),)
+    assert ingest_account("ing", HASH).rules == (
+        AclRule("read", "caredge/v1/gw/+/reading"),
+        AclRule("write", "caredge/v1/gw/+/confirm"),
+    )
     assert notifier_account("ntf", HASH).rules == (AclRule("write", "caredge/v1/nurse/+/alerts"),)
 
 
@@ -61,6 +65,7 @@ def test_acl_and_password_file_text() -> None:
         "topic write caredge/v1/gw/gw1/status\n"
         "topic write caredge/v1/gw/gw1/beacon\n"
         "topic read caredge/v1/gw/gw1/cmd\n"
+        "topic read caredge/v1/gw/gw1/confirm\n"
         "\n# nurse\nuser nurse-3\n"
         "topic read caredge/v1/nurse/3/alerts\n"
     )

@@ -294,3 +294,78 @@ def test_a_second_process_sees_the_same_queue(path: Path, outbox: Outbox) -> Non
         other.put("reading", TOPIC, b"from another process")
     assert payloads(outbox) == [b"from another process"]
     assert outbox.depth()["reading"] == 1
+
+
+# --- delivery confirmations ------------------------------------------------------------------
+
+
+def reading_payload(device_id: str, seq: int) -> bytes:
+    return json.dumps({"v": 1, "device_id": device_id, "seq": seq}).encode()
+
+
+def test_a_sent_reading_waits_for_its_confirmation_then_is_due_again(outbox: Outbox) -> None:
+    first = outbox.put("reading", TOPIC, reading_payload("bp-1", 1))
+    second = outbox.put("reading", TOPIC, reading_payload("bp-1", 2))
+    beacon = outbox.put("telemetry", BEACON, b"{}")
+    assert outbox.mark_sent([first, second, beacon], base_wait=30, now=1000.0) == 2
+    assert outbox.depth() == {"reading": 2, "telemetry": 0}  # telemetry left on the PUBACK
+    assert outbox.awaiting_confirmation() == 2
+    assert outbox.peek(10, due_by=1029.9) == []
+    assert [(e.id, e.attempts) for e in outbox.peek(10, due_by=1030.0)] == [(first, 1), (second, 1)]
+    # Unconfirmed again: the wait doubles.
+    outbox.mark_sent([first], base_wait=30, now=1030.0)
+    assert [e.id for e in outbox.peek(10, due_by=1089.9)] == [second]
+    assert [e.id for e in outbox.peek(10, due_by=1090.0)] == [first, second]
+
+
+def test_confirm_removes_readings_by_their_envelope_key_only(outbox: Outbox) -> None:
+    outbox.put("reading", TOPIC, reading_payload("bp-1", 1))
+    outbox.put("reading", TOPIC, reading_payload("bp-1", 2))
+    outbox.put("reading", TOPIC, reading_payload("glu-1", 1))
+    outbox.put("reading", TOPIC, b"not json: never matched by a confirmation")
+    outbox.put("telemetry", BEACON, reading_payload("bp-1", 1))
+    assert outbox.confirm("bp-1", [1, 7]) == 1
+    assert outbox.confirm("bp-1", [1]) == 0  # already gone
+    assert sorted(payloads(outbox)) == sorted(
+        [
+            reading_payload("bp-1", 2),
+            reading_payload("glu-1", 1),
+            b"not json: never matched by a confirmation",
+            reading_payload("bp-1", 1),  # the telemetry entry
+        ]
+    )
+    assert outbox.confirm("glu-1", range(0, 2000)) == 1  # chunked below SQLite's limit
+
+
+def test_put_readings_records_the_key_it_assigns(outbox: Outbox) -> None:
+    built: list[int] = []
+
+    def build(seq: int) -> bytes:
+        built.append(seq)
+        return b"opaque"
+
+    outbox.put_readings("glu-1", TOPIC, [(None, build), (None, build)])
+    assert outbox.confirm("glu-1", built) == 2
+    assert outbox.depth()["reading"] == 0
+
+
+def test_a_version_1_outbox_is_upgraded_with_its_entries(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE entries (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, "
+            "priority INTEGER NOT NULL, topic TEXT NOT NULL, payload BLOB NOT NULL, "
+            "enqueued_at REAL NOT NULL)"
+        )
+        db.execute(
+            "INSERT INTO entries (kind, priority, topic, payload, enqueued_at) VALUES "
+            "('reading', 0, ?, ?, 1.0), ('telemetry', 1, ?, x'7b7d', 1.0)",
+            (TOPIC, reading_payload("bp-1", 5), BEACON),
+        )
+        db.execute("PRAGMA user_version = 1")
+    with Outbox(path) as box:
+        assert [(e.kind, e.attempts) for e in box.peek(10)] == [("reading", 0), ("telemetry", 0)]
+        assert box.confirm("bp-1", [5]) == 1
+        assert box.peek(10)[0].kind == "telemetry"
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (2,)
