@@ -16,9 +16,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Insert, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from cloud.alerts import lifecycle, service
@@ -47,6 +48,11 @@ class ConcurrentAlertError(CloudError):
 
 LAST_READINGS = cast(Table, PatientLastReading.__table__)
 LastValues = dict[tuple[int, str], tuple[datetime, float]]
+_LAST = LAST_READINGS.c
+#: Built once, like the engine's other per-batch statements (``cloud/alerts/service.py``).
+_LAST_VALUES = select(_LAST.patient_id, _LAST.kind, _LAST.measured_at, _LAST.value).where(
+    _LAST.patient_id.in_(bindparam("patient_ids", expanding=True))
+)
 
 
 def primary_value(reading: AnyReading) -> float:
@@ -60,12 +66,7 @@ def last_values(session: Session, *, patient_ids: Sequence[int]) -> LastValues:
     """Newest (measured_at, value) per patient and kind, in one query."""
     if not patient_ids:
         return {}
-    table = LAST_READINGS.c
-    rows = session.execute(
-        select(table.patient_id, table.kind, table.measured_at, table.value).where(
-            table.patient_id.in_(sorted(patient_ids))
-        )
-    )
+    rows = session.execute(_LAST_VALUES, {"patient_ids": sorted(patient_ids)})
     return {(patient_id, kind): (at, value) for patient_id, kind, at, value in rows}
 
 
@@ -75,20 +76,25 @@ def _save_last_values(session: Session, values: LastValues) -> None:
     path: no object is involved and the ORM's per-row bookkeeping is the cost of it."""
     if not values:
         return
-    insert = dialect_insert(session.get_bind().dialect.name)
-    table = LAST_READINGS
-    statement = insert(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=["patient_id", "kind"],
-        set_={"measured_at": statement.excluded.measured_at, "value": statement.excluded.value},
-        where=table.c.measured_at < statement.excluded.measured_at,
-    )
     session.execute(
-        statement,
+        _last_values_upsert(session.get_bind().dialect.name),
         [
             {"patient_id": patient_id, "kind": kind, "measured_at": at, "value": value}
             for (patient_id, kind), (at, value) in sorted(values.items())
         ],
+    )
+
+
+@cache
+def _last_values_upsert(dialect_name: str) -> Insert:
+    """The upsert of :func:`_save_last_values`, built once per dialect (building ``excluded``
+    took about half a millisecond per batch)."""
+    table = LAST_READINGS
+    statement = dialect_insert(dialect_name)(table)
+    return statement.on_conflict_do_update(
+        index_elements=["patient_id", "kind"],
+        set_={"measured_at": statement.excluded.measured_at, "value": statement.excluded.value},
+        where=table.c.measured_at < statement.excluded.measured_at,
     )
 
 

@@ -29,7 +29,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from protocol.envelope import (
     BloodPressureReading,
@@ -199,9 +200,9 @@ class Thresholds:
 DEFAULT_THRESHOLDS = Thresholds()
 
 
-@dataclass(frozen=True)
-class GlucosePoint:
-    """A previous glucose value of the patient, for the rate rule."""
+class GlucosePoint(NamedTuple):
+    """A previous glucose value of the patient, for the rate rule (a named tuple: the engine
+    builds one per glucose reading)."""
 
     measured_at: datetime
     mmol_l: float
@@ -235,70 +236,93 @@ def _breach(rule: RuleId, en: str, zh: str, value: float | None, **values: Any) 
     return Breach(rule, info.severity, info.category, en, zh, value, dict(values))
 
 
-def _first_of_family(
-    family: Iterable[tuple[RuleId, bool, str, str]], value: float, values: dict[str, Any]
-) -> tuple[list[Breach], set[RuleId]]:
-    """The first breaching rule of a family fires; rules before it are clear, after it silent."""
-    breaches: list[Breach] = []
-    clear: set[RuleId] = set()
-    for rule, breached, en, zh in family:
-        if breached:
-            breaches.append(_breach(rule, en, zh, value, **values))
-            return breaches, clear
-        clear.add(rule)
-    return breaches, clear
+# Families of threshold rules, most specific first: the first breaching rule of a family
+# fires, the rules before it are clear and the rules after it silent.
+# Blood pressure "high": ACC/AHA 2017 crisis (> 180 or > 120) before ESH 2023 grade 2
+# (>= 160/100); "low": hypotension, SBP < 90 or DBP < 60.
+_BP_HIGH = (RuleId.BP_CRISIS, RuleId.BP_HIGH)
+_BP_LOW = (RuleId.BP_LOW,)
+_GLUCOSE_LOW = (RuleId.GLUCOSE_LEVEL2_LOW, RuleId.GLUCOSE_LEVEL1_LOW)
+_GLUCOSE_HIGH = (RuleId.GLUCOSE_HIGH,)
+
+#: Text of each threshold rule, ``{}`` the values as shown; formatted only when it fires.
+_TEXT: dict[RuleId, tuple[str, str]] = {
+    RuleId.BP_CRISIS: ("Hypertensive crisis: {}", "高血压危象：{}"),
+    RuleId.BP_HIGH: ("High blood pressure (grade 2): {}", "血压升高（2级）：{}"),
+    RuleId.BP_LOW: ("Low blood pressure: {}", "低血压：{}"),
+    RuleId.GLUCOSE_LEVEL2_LOW: ("Level 2 hypoglycaemia: {}", "2级低血糖：{}"),
+    RuleId.GLUCOSE_LEVEL1_LOW: ("Level 1 hypoglycaemia: {}", "1级低血糖：{}"),
+    RuleId.GLUCOSE_HIGH: ("High glucose: {}", "高血糖：{}"),
+}
+
+#: Device faults from the Blood Pressure Measurement status (0x2A35 flags bit 4): rule, status
+#: flag, English and Chinese text.
+_BP_FAULTS = (
+    (RuleId.BP_CUFF_LOOSE, "cuff_too_loose", "Cuff too loose", "袖带过松"),
+    (RuleId.BP_BODY_MOVEMENT, "body_movement", "Body movement during measurement",
+     "测量时身体移动"),
+    (RuleId.BP_IMPROPER_POSITION, "improper_position", "Improper measurement position",
+     "测量姿势不正确"),
+)  # fmt: skip
+
+# What the common reading (nothing breached, no fault) says, built once rather than per
+# reading: the ingest worker evaluates every reading, and most breach nothing.
+_BP_IN_RANGE = Evaluation(
+    clear=frozenset(
+        {*_BP_HIGH, *_BP_LOW, *(fault[0] for fault in _BP_FAULTS), RuleId.STALE_BLOOD_PRESSURE}
+    )
+)
+_GLUCOSE_IN_RANGE = Evaluation(
+    clear=frozenset(
+        {
+            *_GLUCOSE_LOW,
+            *_GLUCOSE_HIGH,
+            RuleId.GLUCOSE_SENSOR_FAULT,
+            RuleId.BATTERY_LOW,
+            RuleId.STALE_GLUCOSE,
+        }
+    )
+)
+#: ... and with a previous reading that gives a rate, not falling fast.
+_GLUCOSE_IN_RANGE_STEADY = Evaluation(clear=_GLUCOSE_IN_RANGE.clear | {RuleId.GLUCOSE_FALLING_FAST})
+_IRRELEVANT = Evaluation(relevant=False)
+
+
+def _cleared(family: tuple[RuleId, ...], fired: RuleId | None) -> tuple[RuleId, ...]:
+    """The rules of family a reading shows in range: all, or those before the one that fired."""
+    return family if fired is None else family[: family.index(fired)]
+
+
+def _threshold_breach(rule: RuleId, shown: str, value: float, values: dict[str, Any]) -> Breach:
+    en, zh = _TEXT[rule]
+    return _breach(rule, en.format(shown), zh.format(shown), value, **values)
 
 
 def _evaluate_bp(reading: BloodPressureReading, t: Thresholds) -> Evaluation:
     sys_, dia = reading.systolic_mmhg, reading.diastolic_mmhg
-    bp = f"{sys_:g}/{dia:g} mmHg"
-    values = {"systolic_mmhg": sys_, "diastolic_mmhg": dia}
-    breaches: list[Breach] = []
-    clear: set[RuleId] = set()
-    # Family "high": ACC/AHA 2017 crisis (> 180 or > 120) before ESH 2023 grade 2 (>= 160/100).
-    high_family = (
-        (
-            RuleId.BP_CRISIS,
-            sys_ > t.bp_crisis_systolic or dia > t.bp_crisis_diastolic,
-            f"Hypertensive crisis: {bp}",
-            f"高血压危象：{bp}",
-        ),
-        (
-            RuleId.BP_HIGH,
-            sys_ >= t.bp_high_systolic or dia >= t.bp_high_diastolic,
-            f"High blood pressure (grade 2): {bp}",
-            f"血压升高（2级）：{bp}",
-        ),
-    )
-    # Family "low": hypotension, SBP < 90 or DBP < 60.
-    low_family = (
-        (
-            RuleId.BP_LOW,
-            sys_ < t.bp_low_systolic or dia < t.bp_low_diastolic,
-            f"Low blood pressure: {bp}",
-            f"低血压：{bp}",
-        ),
-    )
-    for family in (high_family, low_family):
-        fired, cleared = _first_of_family(family, sys_, values)
-        breaches += fired
-        clear |= cleared
-    # Device faults from the Blood Pressure Measurement status (0x2A35 flags bit 4).
+    if sys_ > t.bp_crisis_systolic or dia > t.bp_crisis_diastolic:
+        high: RuleId | None = RuleId.BP_CRISIS
+    elif sys_ >= t.bp_high_systolic or dia >= t.bp_high_diastolic:
+        high = RuleId.BP_HIGH
+    else:
+        high = None
+    low = RuleId.BP_LOW if sys_ < t.bp_low_systolic or dia < t.bp_low_diastolic else None
     status = reading.status
-    faults = (
-        (RuleId.BP_CUFF_LOOSE, status.cuff_too_loose, "Cuff too loose", "袖带过松"),
-        (RuleId.BP_BODY_MOVEMENT, status.body_movement, "Body movement during measurement",
-         "测量时身体移动"),
-        (RuleId.BP_IMPROPER_POSITION, status.improper_position, "Improper measurement position",
-         "测量姿势不正确"),
-    )  # fmt: skip
-    for rule, flagged, en, zh in faults:
-        if flagged:
-            breaches.append(_breach(rule, f"{en} ({reading.device_id})",
-                                    f"{zh}（{reading.device_id}）", None))  # fmt: skip
-        else:
-            clear.add(rule)
-    if any(flagged for _, flagged, _, _ in faults):
+    faults = [fault for fault in _BP_FAULTS if getattr(status, fault[1])]
+    if high is None and low is None and not faults:
+        return _BP_IN_RANGE
+    shown = f"{sys_:g}/{dia:g} mmHg"
+    values = {"systolic_mmhg": sys_, "diastolic_mmhg": dia}
+    breaches = [
+        _threshold_breach(rule, shown, sys_, values) for rule in (high, low) if rule is not None
+    ]
+    breaches += [
+        _breach(rule, f"{en} ({reading.device_id})", f"{zh}（{reading.device_id}）", None)
+        for rule, _, en, zh in faults
+    ]
+    clear = {*_cleared(_BP_HIGH, high), *_cleared(_BP_LOW, low)}
+    clear.update(fault[0] for fault in _BP_FAULTS if fault not in faults)
+    if faults:
         # A disturbed measurement still raises clinical alerts (a missed crisis costs more than
         # a false one) but never counts as "back in range" for an open clinical alert.
         clear -= {r for r in clear if RULES[r].category is Category.CLINICAL}
@@ -313,6 +337,11 @@ def _is_control_solution(reading: GlucoseReading) -> bool:
     )
 
 
+@lru_cache(maxsize=64)
+def _fall_window(min_gap_minutes: float, max_gap_minutes: float) -> tuple[timedelta, timedelta]:
+    return timedelta(minutes=min_gap_minutes), timedelta(minutes=max_gap_minutes)
+
+
 def _fall_rate(
     reading: GlucoseReading, previous: GlucosePoint | None, t: Thresholds
 ) -> float | None:
@@ -320,11 +349,8 @@ def _fall_rate(
     if previous is None:
         return None
     gap = reading.measured_at - previous.measured_at
-    if not (
-        timedelta(minutes=t.glucose_fall_min_gap_minutes)
-        <= gap
-        <= timedelta(minutes=t.glucose_fall_max_gap_minutes)
-    ):
+    shortest, longest = _fall_window(t.glucose_fall_min_gap_minutes, t.glucose_fall_max_gap_minutes)
+    if not shortest <= gap <= longest:
         return None
     return (previous.mmol_l - reading.glucose_mmol_l) / (gap.total_seconds() / 3600)
 
@@ -334,38 +360,31 @@ def _evaluate_glucose(
 ) -> Evaluation:
     if _is_control_solution(reading):
         # A control-solution test checks the meter, not the patient: it never alerts.
-        return Evaluation(relevant=False)
+        return _IRRELEVANT
     value = reading.glucose_mmol_l
-    mg_dl = round(value * 18.016)
-    shown = f"{value:g} mmol/L ({mg_dl} mg/dL)"
-    values = {"glucose_mmol_l": value}
-    breaches: list[Breach] = []
-    clear: set[RuleId] = set()
-    low_family = (
-        (
-            RuleId.GLUCOSE_LEVEL2_LOW,
-            value < t.glucose_level2_low,
-            f"Level 2 hypoglycaemia: {shown}",
-            f"2级低血糖：{shown}",
-        ),
-        (
-            RuleId.GLUCOSE_LEVEL1_LOW,
-            value < t.glucose_level1_low,
-            f"Level 1 hypoglycaemia: {shown}",
-            f"1级低血糖：{shown}",
-        ),
-    )
-    high_family = (
-        (RuleId.GLUCOSE_HIGH, value > t.glucose_high, f"High glucose: {shown}",
-         f"高血糖：{shown}"),
-    )  # fmt: skip
-    for family in (low_family, high_family):
-        fired, cleared = _first_of_family(family, value, values)
-        breaches += fired
-        clear |= cleared
+    if value < t.glucose_level2_low:
+        low: RuleId | None = RuleId.GLUCOSE_LEVEL2_LOW
+    elif value < t.glucose_level1_low:
+        low = RuleId.GLUCOSE_LEVEL1_LOW
+    else:
+        low = None
+    high = RuleId.GLUCOSE_HIGH if value > t.glucose_high else None
     rate = _fall_rate(reading, previous, t)
+    falling = (
+        rate is not None
+        and rate > t.glucose_fall_rate_per_hour
+        and value < t.glucose_fall_alert_below
+    )
+    if low is None and high is None and not falling and not reading.annunciations:
+        return _GLUCOSE_IN_RANGE if rate is None else _GLUCOSE_IN_RANGE_STEADY
+    shown = f"{value:g} mmol/L ({round(value * 18.016)} mg/dL)"
+    values = {"glucose_mmol_l": value}
+    breaches = [
+        _threshold_breach(rule, shown, value, values) for rule in (low, high) if rule is not None
+    ]
+    clear = {*_cleared(_GLUCOSE_LOW, low), *_cleared(_GLUCOSE_HIGH, high)}
     if rate is not None:
-        if rate > t.glucose_fall_rate_per_hour and value < t.glucose_fall_alert_below:
+        if falling:
             text = f"{rate:.1f} mmol/L per hour, now {shown}"
             breaches.append(
                 _breach(

@@ -179,19 +179,27 @@ def new_alert_values(*, patient_id: int, breach: Breach, now: datetime) -> dict[
     }
 
 
+# Statements the engine runs per batch, built once: building one (and its cache key) cost
+# more than executing it.
+_INSERT_ALERT = insert(ALERTS).returning(ALERTS.c.id)
+_INSERT_ALERT_READING = insert(ALERT_READINGS)
+_ACTIVE_RECORDS = (
+    select(*_RECORD_COLUMNS)
+    .where(
+        ALERTS.c.patient_id.in_(bindparam("patient_ids", expanding=True)),
+        ALERTS.c.active_rule_id.is_not(None),
+    )
+    .with_for_update()
+)
+
+
 def active_alert_records(
     session: Session, *, patient_ids: Sequence[int]
 ) -> dict[tuple[int, str], AlertRecord]:
     """:func:`active_alerts` as plain records, for the engine."""
     if not patient_ids:
         return {}
-    rows = session.execute(
-        select(*_RECORD_COLUMNS)
-        .where(
-            ALERTS.c.patient_id.in_(sorted(set(patient_ids))), ALERTS.c.active_rule_id.is_not(None)
-        )
-        .with_for_update()
-    )
+    rows = session.execute(_ACTIVE_RECORDS, {"patient_ids": sorted(set(patient_ids))})
     records = [AlertRecord(*row) for row in rows]
     return {(record.patient_id, record.rule_id): record for record in records}
 
@@ -214,9 +222,7 @@ def open_alert_record(
         changed.clear()
         try:
             with session.begin_nested():
-                record.id = session.execute(
-                    insert(ALERTS).returning(ALERTS.c.id), _insert_values(record)
-                ).scalar_one()
+                record.id = session.execute(_INSERT_ALERT, _insert_values(record)).scalar_one()
         except IntegrityError:
             log.info("alert %s of patient %s was opened concurrently", breach.rule_id, patient_id)
             return None
@@ -249,9 +255,7 @@ def write_alert_records(session: Session, records: Sequence[AlertRecord]) -> Non
     if new:  # only on SQLite (PostgreSQL inserts at opening), which numbers the rows of one
         # INSERT in order (each gets the largest rowid + 1) but returns them in no set order;
         # asking SQLAlchemy for that order would cost an INSERT per row.
-        ids = session.execute(
-            insert(ALERTS).returning(ALERTS.c.id), [_insert_values(record) for record in new]
-        ).scalars()
+        ids = session.execute(_INSERT_ALERT, [_insert_values(record) for record in new]).scalars()
         for record, alert_id in zip(new, sorted(ids), strict=True):
             record.id = alert_id
 
@@ -407,7 +411,7 @@ def add_alert_readings(
     if not attached:
         return
     session.execute(
-        insert(ALERT_READINGS),
+        _INSERT_ALERT_READING,
         [
             {
                 "alert_id": alert.id,
@@ -525,15 +529,18 @@ def alert_readings(session: Session, *, alert_id: int) -> list[AlertReading]:
 # --- thresholds and schedules ----------------------------------------------------------------
 
 
+_THRESHOLDS_TABLE = cast(Table, PatientThresholds.__table__).c
+_THRESHOLDS = select(_THRESHOLDS_TABLE.patient_id, _THRESHOLDS_TABLE.overrides).where(
+    _THRESHOLDS_TABLE.patient_id.in_(bindparam("patient_ids", expanding=True))
+)
+
+
 def thresholds_of(session: Session, *, patient_ids: Sequence[int]) -> dict[int, Thresholds]:
     """Each patient's effective thresholds (defaults merged with overrides), in one query."""
     found = {patient_id: DEFAULT_THRESHOLDS for patient_id in patient_ids}
     if not found:
         return found
-    table = cast(Table, PatientThresholds.__table__).c
-    rows = session.execute(
-        select(table.patient_id, table.overrides).where(table.patient_id.in_(sorted(found)))
-    )
+    rows = session.execute(_THRESHOLDS, {"patient_ids": sorted(found)})
     for patient_id, overrides in rows:
         try:
             found[patient_id] = DEFAULT_THRESHOLDS.merged(overrides)
