@@ -41,6 +41,7 @@ from paho.mqtt.properties import Properties
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cloud.db import make_engine, make_sessionmaker  # noqa: E402
+from cloud.ingest.gc_policy import tune_for_streaming  # noqa: E402
 from cloud.ingest.mqtt_client import persistent_session_properties  # noqa: E402
 from cloud.ingest.worker import IngestWorker  # noqa: E402
 from cloud.migrate import upgrade  # noqa: E402
@@ -193,38 +194,6 @@ def bare_subscriber(port: int, total: int, preload_files: list[tuple[str, Path]]
     return total / elapsed
 
 
-def ingest_worker(
-    settings: Settings, total: int, preload_files: list[tuple[str, Path]], port: int
-) -> tuple[float, dict[str, int]]:
-    """Readings/s stored by caredge's ingest worker, and its counters."""
-    engine = make_engine(settings.database_url)
-    factory = make_sessionmaker(engine)
-    store = make_store(settings, engine)
-    worker = IngestWorker(settings, session_factory=factory, store=store)
-    worker.start()  # create the persistent session and its subscription
-    worker.wait_connected()
-    worker.stop()
-    log.info("preloading %d messages for the ingest worker", total)
-    preload(port, preload_files)
-    worker = IngestWorker(settings, session_factory=factory, store=store)
-    started = time.perf_counter()
-    worker.start()
-    last = -1
-    while (stored := worker.stats.snapshot()["acknowledged"]) < total:
-        if time.perf_counter() - started > 900:
-            raise SystemExit(f"ingest acknowledged {stored} of {total} in 900 s")
-        if stored // 20000 != last // 20000:
-            log.info("ingest: %d of %d stored", stored, total)
-        last = stored
-        time.sleep(0.02)
-    elapsed = time.perf_counter() - started
-    worker.stop()
-    store.close()
-    engine.dispose()
-    end_session(port, settings.mqtt_client_id)
-    return total / elapsed, worker.stats.snapshot()
-
-
 def end_session(port: int, client_id: str) -> None:
     """End a persistent session: an offline member of a shared subscription keeps receiving
     its share of messages in its queue, which would starve the next phase."""
@@ -240,8 +209,9 @@ def end_session(port: int, client_id: str) -> None:
     client.loop_stop()
 
 
-def _member(settings: Settings, stored: Any, ready: Any, go: Any, done: Any) -> None:
-    """One ingest process of phase (c): join the share, wait for the preload, then consume."""
+def _member(settings: Settings, stored: Any, finals: Any, ready: Any, go: Any, done: Any) -> None:
+    """One ingest process: join the share, wait for the preload, then consume, set up as
+    ``caredge ingest`` sets itself up (its collector settings included); report its counters."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     engine = make_engine(settings.database_url)
     store = make_store(settings, engine)
@@ -252,27 +222,32 @@ def _member(settings: Settings, stored: Any, ready: Any, go: Any, done: Any) -> 
     ready.release()
     go.wait()
     worker = IngestWorker(settings, session_factory=make_sessionmaker(engine), store=store)
+    tune_for_streaming()
     worker.start()
     while not done.wait(0.02):
         stored.value = worker.stats.snapshot()["acknowledged"]
     worker.stop()
+    finals.put(worker.stats.snapshot())
     store.close()
     engine.dispose()
 
 
 def ingest_processes(
     settings: Settings, processes: int, total: int, preload_files: list[tuple[str, Path]], port: int
-) -> float:
-    """Readings/s stored by several ingest processes sharing ``$share/ingest``."""
+) -> tuple[float, dict[str, int]]:
+    """Readings/s stored by ``processes`` ingest processes sharing ``$share/ingest``, and their
+    counters summed."""
     spawn = multiprocessing.get_context("spawn")
     ready, go, done = spawn.Semaphore(0), spawn.Event(), spawn.Event()
     counters = [spawn.Value("q", 0) for _ in range(processes)]
+    finals = spawn.Queue()
     members = [
         spawn.Process(
             target=_member,
             args=(
                 settings.model_copy(update={"mqtt_client_id": f"bench-ingest-{number}"}),
                 counters[number],
+                finals,
                 ready,
                 go,
                 done,
@@ -297,13 +272,18 @@ def ingest_processes(
                 raise SystemExit("an ingest process died")
             time.sleep(0.02)
         elapsed = time.perf_counter() - started
+        done.set()
+        summed: dict[str, int] = {}
+        for _ in members:
+            for name, value in finals.get(timeout=60).items():
+                summed[name] = summed.get(name, 0) + value
     finally:
         done.set()
         for member in members:
             member.join(30)
     for number in range(processes):
         end_session(port, f"bench-ingest-{number}")
-    return total / elapsed
+    return total / elapsed, summed
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -346,11 +326,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 tsdb_url=victoria.url,
                 ingest_gateway_rate=0,  # a preloaded backlog drained at full speed, no flood
             )
-            rate, stats = ingest_worker(settings, total, files, broker.port)
+            rate, stats = ingest_processes(settings, 1, total, files, broker.port)
             shared_rate = None
             if args.processes > 1:
                 fresh = write_payload_files(workdir, args.gateways, per_gateway, per_gateway + 1)
-                shared_rate = ingest_processes(settings, args.processes, total, fresh, broker.port)
+                shared_rate, _ = ingest_processes(
+                    settings, args.processes, total, fresh, broker.port
+                )
         finally:
             victoria.stop()
             broker.stop()

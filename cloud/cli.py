@@ -96,6 +96,7 @@ def ingest() -> None:
     from contextlib import ExitStack
 
     from cloud.db import make_engine, make_sessionmaker
+    from cloud.ingest.gc_policy import tune_for_streaming
     from cloud.ingest.stats import IngestStats
     from cloud.ingest.worker import IngestWorker
     from cloud.observability import health
@@ -133,6 +134,7 @@ def ingest() -> None:
             token=observability.metrics_token.get_secret_value(),
             stack=stack,
         )
+        tune_for_streaming()
         worker.run_until(lambda: flag[0])
 
 

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     api_port: int = 8000
     ingest_batch_size: int = 1000
     ingest_batch_seconds: float = 0.02
+    #: The longest a saturated worker keeps a batch open (cloud/ingest/batch_window.py).
+    ingest_batch_max_seconds: float = 0.25
     #: Readings per second one gateway may send before the ingest worker drops (and PUBACKs)
     #: the excess unconfirmed, so the gateway sends it again later; 0 turns the limit off.
     ingest_gateway_rate: float = 50.0

@@ -37,6 +37,7 @@ from cloud.db import transaction, utcnow
 from cloud.devices import service as devices_service
 from cloud.errors import StoreUnavailableError
 from cloud.ingest import repository
+from cloud.ingest.batch_window import BatchWindow
 from cloud.ingest.last_seen import LastSeenThrottle
 from cloud.ingest.mqtt_client import make_client, persistent_session_properties
 from cloud.ingest.persister import (
@@ -105,6 +106,8 @@ class IngestWorker:
         # One prepared batch waits while the store thread works on the previous one; None ends.
         self._prepared: queue.Queue[tuple[list[Inbound], Triage | None] | None] = queue.Queue(1)
         self._triage_lock = threading.Lock()
+        self._store_idle = threading.Event()  # the store thread waits for a prepared batch
+        self._window = BatchWindow(settings.ingest_batch_seconds, settings.ingest_batch_max_seconds)
         self._tsdb_writer = ThreadPoolExecutor(1, thread_name_prefix="ingest-tsdb")
         self._sql_locks_database = _locks_whole_database(session_factory)
         self._pending: set[Key] = set()
@@ -252,18 +255,21 @@ class IngestWorker:
 
     def _collect(self) -> list[Inbound]:
         """Up to a batch of messages: the first that arrives, then whatever follows within
-        ``ingest_batch_seconds``.
+        the batch window (``cloud/ingest/batch_window.py``) and for as long as the store
+        thread is still busy with the previous batch.
 
-        It polls every ``COLLECT_POLL_S`` rather than waiting for each message: a consumer
-        faster than paho would otherwise be woken once per message, and each wake-up costs
-        both threads CPU time they share under the GIL.
+        A batch closed while the store thread is busy could only wait for it, so it stays
+        open meanwhile: what arrives is stored no later, and the window grows. It polls every
+        ``COLLECT_POLL_S`` rather than waiting for each message: a consumer faster than paho
+        would otherwise be woken once per message, and each wake-up costs both threads CPU
+        time they share under the GIL.
         """
         try:
             batch = [self._inbox.get(timeout=0.2)]
         except queue.Empty:
             return []
         size = self._settings.ingest_batch_size
-        deadline = time.monotonic() + self._settings.ingest_batch_seconds
+        deadline = time.monotonic() + self._window.current_s
         while True:
             try:
                 while len(batch) < size:
@@ -271,9 +277,12 @@ class IngestWorker:
             except queue.Empty:
                 pass
             remaining = deadline - time.monotonic()
-            if len(batch) >= size or remaining <= 0:
+            if len(batch) >= size or self._stopping.is_set():
                 return batch
-            time.sleep(min(remaining, COLLECT_POLL_S))
+            if remaining <= 0 and self._store_idle.is_set():
+                self._window.closed(late=remaining < -COLLECT_POLL_S)
+                return batch
+            time.sleep(min(remaining, COLLECT_POLL_S) if remaining > 0 else COLLECT_POLL_S)
 
     def _process(self, batch: list[Inbound]) -> None:
         """Prepare a batch and hand it to the store thread (waits while it holds one already)."""
@@ -330,7 +339,12 @@ class IngestWorker:
 
     def _store_loop(self) -> None:
         """Store and acknowledge prepared batches in arrival order until the collector stops."""
-        while (item := self._prepared.get()) is not None:
+        while True:
+            self._store_idle.set()
+            item = self._prepared.get()
+            self._store_idle.clear()
+            if item is None:
+                return
             self._handle(*item)
 
     def _handle(self, batch: list[Inbound], prepared: Triage | None = None) -> None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from cloud.errors import StoreUnavailableError
 from protocol.envelope import BloodPressureReading, GlucoseReading
@@ -18,12 +17,11 @@ FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class ReadingPoint:
+class ReadingPoint(NamedTuple):
     """One stored reading: identity, owner, time and its numeric values.
 
-    Slotted: the ingest worker builds one per reading, and without a ``__dict__`` that costs
-    less time and less garbage collection.
+    A named tuple: the ingest worker builds one per reading, in less than half the time of a
+    frozen dataclass (whose ``__init__`` sets every field through ``object.__setattr__``).
     """
 
     gateway_id: str
@@ -32,7 +30,7 @@ class ReadingPoint:
     kind: str
     measured_at: datetime
     patient_id: int | None
-    values: dict[str, float] = field(default_factory=dict)
+    values: dict[str, float]
 
     @property
     def key(self) -> tuple[str, str, int]:

@@ -10,7 +10,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -119,7 +119,7 @@ def bp(seq: int, at: datetime, **changes: object) -> ReadingPoint:
         patient_id=PATIENT,
         values={"systolic_mmhg": 120.0, "diastolic_mmhg": 80.0, "map_mmhg": 93.3, "pulse_bpm": 72},
     )
-    return replace(point, **changes)  # type: ignore[arg-type]
+    return point._replace(**changes)  # type: ignore[arg-type]
 
 
 def glucose(seq: int, at: datetime, value: float, **changes: object) -> ReadingPoint:
@@ -132,7 +132,7 @@ def glucose(seq: int, at: datetime, value: float, **changes: object) -> ReadingP
         patient_id=PATIENT,
         values={"glucose_mmol_l": value},
     )
-    return replace(point, **changes)  # type: ignore[arg-type]
+    return point._replace(**changes)  # type: ignore[arg-type]
 
 
 def everything(store: ReadingStore, patient_id: int = PATIENT, **kwargs: object) -> list:
