@@ -3,8 +3,9 @@
 (a) limit: a bare paho subscriber that only counts messages;
 (b) caredge: the ingest worker validating, deduplicating against the SQL ledger, running the
     alert rules and writing to VictoriaMetrics through influxdb-client, acknowledging once a
-    snapshot made a group of batches durable: one process; the clock stops when every message
-    is acknowledged;
+    snapshot made a group of batches durable: one fresh process, set up as ``caredge ingest``
+    sets itself up (default settings, its collector settings); the clock stops when every
+    message is acknowledged;
 (c) the same with ``--processes`` worker processes (default 2) sharing ``$share/ingest``, the
     architecture's scaling path, on fresh readings of the same gateways (the next sequence
     numbers), so nothing is a duplicate of phase (b).
