@@ -6,8 +6,10 @@ and one time-series write. Measured with ``bench/ingest_stages.py`` it is about 
 of its time on it. The window starts at ``base_s`` (a reading waits at most that long before
 its alert rules run, while the worker keeps up) and doubles, up to ``max_s``, each time a batch
 had to stay open past it because the store thread was still busy with the previous one: the
-worker is saturated, its readings queue anyway, and larger batches drain the queue faster. A
-batch closed on time halves it again, back to ``base_s``.
+worker is saturated, its readings queue anyway, and larger batches drain the queue faster. It
+halves again, back to ``base_s``, once a batch closes with the store thread idle for more than
+half the window: the worker keeps up with room to spare. In between it stays, so that a
+saturated worker whose store thread happens to finish just in time keeps its large batches.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ class BatchWindow:
         self.max_s = max(base_s, max_s)
         self.current_s = base_s
 
-    def closed(self, *, late: bool) -> float:
+    def closed(self, *, late: bool, idle_s: float = 0.0) -> float:
         """Record how the last batch closed (late: the store thread kept it open past the
-        window; a full batch is neither); return the next window."""
+        window; idle_s: how long the store thread had been waiting for it; a full batch is
+        not recorded); return the next window."""
         if late:
             self.current_s = min(self.max_s, max(2 * self.current_s, self.base_s, 0.001))
-        else:
+        elif idle_s > self.current_s / 2:
             self.current_s = max(self.base_s, self.current_s / 2)
         return self.current_s

@@ -107,6 +107,7 @@ class IngestWorker:
         self._prepared: queue.Queue[tuple[list[Inbound], Triage | None] | None] = queue.Queue(1)
         self._triage_lock = threading.Lock()
         self._store_idle = threading.Event()  # the store thread waits for a prepared batch
+        self._store_idle_since = time.monotonic()
         self._window = BatchWindow(settings.ingest_batch_seconds, settings.ingest_batch_max_seconds)
         self._tsdb_writer = ThreadPoolExecutor(1, thread_name_prefix="ingest-tsdb")
         self._sql_locks_database = _locks_whole_database(session_factory)
@@ -269,20 +270,26 @@ class IngestWorker:
         except queue.Empty:
             return []
         size = self._settings.ingest_batch_size
-        deadline = time.monotonic() + self._window.current_s
+        window = self._window.current_s
+        deadline = time.monotonic() + window
+        step = max(COLLECT_POLL_S, window / 10)  # a long window need not look as often
         while True:
             try:
                 while len(batch) < size:
                     batch.append(self._inbox.get_nowait())
             except queue.Empty:
                 pass
-            remaining = deadline - time.monotonic()
             if len(batch) >= size or self._stopping.is_set():
                 return batch
-            if remaining <= 0 and self._store_idle.is_set():
-                self._window.closed(late=remaining < -COLLECT_POLL_S)
+            remaining = deadline - time.monotonic()
+            if remaining > 0:
+                time.sleep(min(remaining, step))
+            elif self._store_idle.is_set():
+                idle_s = time.monotonic() - self._store_idle_since
+                self._window.closed(late=remaining < -COLLECT_POLL_S, idle_s=idle_s)
                 return batch
-            time.sleep(min(remaining, COLLECT_POLL_S) if remaining > 0 else COLLECT_POLL_S)
+            else:
+                self._store_idle.wait(step)
 
     def _process(self, batch: list[Inbound]) -> None:
         """Prepare a batch and hand it to the store thread (waits while it holds one already)."""
@@ -340,6 +347,7 @@ class IngestWorker:
     def _store_loop(self) -> None:
         """Store and acknowledge prepared batches in arrival order until the collector stops."""
         while True:
+            self._store_idle_since = time.monotonic()
             self._store_idle.set()
             item = self._prepared.get()
             self._store_idle.clear()
