@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    DateTime,
+    Engine,
+    TypeDecorator,
+    any_,
+    bindparam,
+    cast,
+    create_engine,
+    event,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -85,3 +96,17 @@ def dialect_insert(dialect_name: str) -> Callable[..., Any]:
     if dialect_name not in inserts:
         raise ValueError(f"caredge supports SQLite and PostgreSQL, not {dialect_name}")
     return inserts[dialect_name]
+
+
+def one_of(
+    column: ColumnElement[Any], values: Sequence[Any], dialect_name: str
+) -> ColumnElement[bool]:
+    """``column IN values`` for a batch-sized list: on PostgreSQL as ``= ANY`` of one array
+    parameter, whose statement text stays the same whatever the count (psycopg parses a text
+    longer than 4 KiB for its placeholders on every execution; an ``IN`` list of a thousand
+    is); elsewhere an expanding ``IN``."""
+    if dialect_name == "postgresql":
+        return column == any_(
+            cast(bindparam(None, list(values), type_=ARRAY(column.type)), ARRAY(column.type))
+        )
+    return column.in_(list(values))

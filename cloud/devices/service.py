@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cloud.audit.service import record
-from cloud.db import utcnow
+from cloud.db import one_of, utcnow
 from cloud.devices.bindings import Binding, owner_at
 from cloud.devices.models import Device, DeviceBinding, Gateway
 from cloud.devices.mqtt_credentials import mosquitto_hash, new_password
@@ -145,8 +146,11 @@ def devices_by_gateway(session: Session, *, gateway_ids: Iterable[str]) -> dict[
     """Registered device ids of each gateway (empty set if none or unknown)."""
     found: dict[str, set[str]] = {gateway_id: set() for gateway_id in gateway_ids}
     if found:
+        dialect_name = session.get_bind().dialect.name
         rows = session.execute(
-            select(Device.gateway_id, Device.id).where(Device.gateway_id.in_(list(found)))
+            select(Device.gateway_id, Device.id).where(
+                one_of(Device.gateway_id, sorted(found), dialect_name)
+            )
         )
         for gateway_id, device_id in rows:
             found[gateway_id].add(device_id)
@@ -155,24 +159,43 @@ def devices_by_gateway(session: Session, *, gateway_ids: Iterable[str]) -> dict[
 
 def touch_last_seen(session: Session, *, gateway_id: str, device_seen: dict[str, datetime]) -> None:
     """Move last_seen_at of the gateway and of its listed devices forward (never back)."""
-    if not device_seen:
+    touch_last_seen_many(session, {gateway_id: device_seen})
+
+
+_DEVICES = cast(Table, Device.__table__)
+_GATEWAYS = cast(Table, Gateway.__table__)
+#: Built once and run as executemany: the ingest worker touches thousands of gateways a minute.
+_TOUCH_DEVICE = (
+    update(_DEVICES)
+    .where(_DEVICES.c.id == bindparam("d_id"), _DEVICES.c.gateway_id == bindparam("g_id"))
+    .where(or_(_DEVICES.c.last_seen_at.is_(None), _DEVICES.c.last_seen_at < bindparam("seen")))
+    .values(last_seen_at=bindparam("seen"))
+)
+_TOUCH_GATEWAY = (
+    update(_GATEWAYS)
+    .where(_GATEWAYS.c.id == bindparam("g_id"))
+    .where(or_(_GATEWAYS.c.last_seen_at.is_(None), _GATEWAYS.c.last_seen_at < bindparam("seen")))
+    .values(last_seen_at=bindparam("seen"))
+)
+
+
+def touch_last_seen_many(session: Session, seen: Mapping[str, Mapping[str, datetime]]) -> None:
+    """:func:`touch_last_seen` for many gateways (gateway id → device id → time) in two
+    statements, each executed for all rows at once."""
+    devices = [
+        {"g_id": gateway_id, "d_id": device_id, "seen": _aware(when, "device_seen time")}
+        for gateway_id, device_seen in seen.items()
+        for device_id, when in device_seen.items()
+    ]
+    if not devices:
         return
-    for device_id, seen in device_seen.items():
-        seen = _aware(seen, "device_seen time")
-        session.execute(
-            update(Device)
-            .where(Device.id == device_id, Device.gateway_id == gateway_id)
-            .where(or_(Device.last_seen_at.is_(None), Device.last_seen_at < seen))
-            .values(last_seen_at=seen)
-            .execution_options(synchronize_session=False)
-        )
-    latest = max(_aware(seen, "device_seen time") for seen in device_seen.values())
+    latest: dict[str, datetime] = {}
+    for row in devices:
+        if row["g_id"] not in latest or latest[row["g_id"]] < row["seen"]:
+            latest[row["g_id"]] = row["seen"]
+    session.execute(_TOUCH_DEVICE, devices)
     session.execute(
-        update(Gateway)
-        .where(Gateway.id == gateway_id)
-        .where(or_(Gateway.last_seen_at.is_(None), Gateway.last_seen_at < latest))
-        .values(last_seen_at=latest)
-        .execution_options(synchronize_session=False)
+        _TOUCH_GATEWAY, [{"g_id": gateway_id, "seen": when} for gateway_id, when in latest.items()]
     )
 
 
@@ -257,14 +280,23 @@ def bind(
 
 
 def bindings_of(session: Session, *, device_ids: Iterable[str]) -> dict[str, list[Binding]]:
-    """Every binding of the given devices, by device id (one query for a whole batch)."""
+    """Every binding of the given devices, by device id (one query for a whole batch, of
+    columns, not ORM objects: the ingest worker asks it for a thousand devices at a time)."""
     found: dict[str, list[Binding]] = defaultdict(list)
-    ids = list(set(device_ids))
+    ids = sorted(set(device_ids))
     if ids:
-        for row in session.scalars(select(DeviceBinding).where(DeviceBinding.device_id.in_(ids))):
-            found[row.device_id].append(
-                Binding(row.device_id, row.patient_id, row.valid_from, row.valid_until)
-            )
+        columns = (
+            DeviceBinding.device_id,
+            DeviceBinding.patient_id,
+            DeviceBinding.valid_from,
+            DeviceBinding.valid_until,
+        )
+        dialect_name = session.get_bind().dialect.name
+        rows = session.execute(
+            select(*columns).where(one_of(DeviceBinding.device_id, ids, dialect_name))
+        )
+        for device_id, patient_id, valid_from, valid_until in rows:
+            found[device_id].append(Binding(device_id, patient_id, valid_from, valid_until))
     return found
 
 

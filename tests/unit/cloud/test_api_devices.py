@@ -187,6 +187,44 @@ def test_touch_last_seen_only_moves_forward(api: ApiHarness) -> None:
         assert session.get(Gateway, "gw-2").last_seen_at is None  # type: ignore[union-attr]
 
 
+def test_touch_last_seen_many_gateways_at_once(api: ApiHarness) -> None:
+    _gateway(api, "gw-1")
+    _gateway(api, "gw-2")
+    _device(api, "bp-1", "gw-1")
+    _device(api, "glu-1", "gw-1", kind="glucose", ble_address="AA:BB:CC:DD:EE:02")
+    _device(api, "bp-2", "gw-2")
+    with transaction(api.sessions) as session:
+        service.touch_last_seen_many(
+            session, {"gw-1": {"bp-1": T0}, "gw-2": {"bp-2": T0 + timedelta(minutes=1)}}
+        )
+    with transaction(api.sessions) as session:
+        service.touch_last_seen_many(
+            session,
+            {
+                "gw-1": {"bp-1": T0 - timedelta(hours=1), "glu-1": T0 + timedelta(hours=2)},
+                "gw-2": {"bp-2": T0},
+            },
+        )
+    with api.sessions() as session:
+        seen = {
+            name: session.get(model, name).last_seen_at  # type: ignore[union-attr]
+            for model, name in (
+                (Device, "bp-1"),
+                (Device, "glu-1"),
+                (Device, "bp-2"),
+                (Gateway, "gw-1"),
+                (Gateway, "gw-2"),
+            )
+        }
+    assert seen == {
+        "bp-1": T0,
+        "glu-1": T0 + timedelta(hours=2),
+        "bp-2": T0 + timedelta(minutes=1),
+        "gw-1": T0 + timedelta(hours=2),
+        "gw-2": T0 + timedelta(minutes=1),
+    }
+
+
 # --- bindings ---------------------------------------------------------------------------
 
 
