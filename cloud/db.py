@@ -98,6 +98,15 @@ def dialect_insert(dialect_name: str) -> Callable[..., Any]:
     return inserts[dialect_name]
 
 
+def in_batch(column: ColumnElement[Any], name: str, dialect_name: str) -> ColumnElement[bool]:
+    """``column IN :name`` in a statement built once per dialect and given a batch-sized list:
+    on PostgreSQL ``= ANY`` of one array parameter (see :func:`one_of`), elsewhere an
+    expanding ``IN``."""
+    if dialect_name == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
 def one_of(
     column: ColumnElement[Any], values: Sequence[Any], dialect_name: str
 ) -> ColumnElement[bool]:

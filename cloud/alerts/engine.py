@@ -19,7 +19,7 @@ from datetime import datetime
 from functools import cache
 from typing import cast
 
-from sqlalchemy import Insert, Table, bindparam, select
+from sqlalchemy import Insert, Select, Table, select, text
 from sqlalchemy.orm import Session
 
 from cloud.alerts import lifecycle, service
@@ -27,7 +27,7 @@ from cloud.alerts.lifecycle import AlertStatus, ClearPolicy, Transition
 from cloud.alerts.models import PatientLastReading
 from cloud.alerts.rules import AnyReading, Breach, GlucosePoint, evaluate
 from cloud.alerts.service import AlertChange, AlertRecord, change_of
-from cloud.db import dialect_insert
+from cloud.db import dialect_insert, in_batch
 from cloud.errors import CloudError
 from cloud.oncall.service import start_escalation
 from protocol.envelope import BloodPressureReading
@@ -49,10 +49,14 @@ class ConcurrentAlertError(CloudError):
 LAST_READINGS = cast(Table, PatientLastReading.__table__)
 LastValues = dict[tuple[int, str], tuple[datetime, float]]
 _LAST = LAST_READINGS.c
-#: Built once, like the engine's other per-batch statements (``cloud/alerts/service.py``).
-_LAST_VALUES = select(_LAST.patient_id, _LAST.kind, _LAST.measured_at, _LAST.value).where(
-    _LAST.patient_id.in_(bindparam("patient_ids", expanding=True))
-)
+
+
+@cache
+def _last_values_query(dialect_name: str) -> Select[tuple[int, str, datetime, float]]:
+    """Built once per dialect, like the engine's other per-batch statements."""
+    return select(_LAST.patient_id, _LAST.kind, _LAST.measured_at, _LAST.value).where(
+        in_batch(_LAST.patient_id, "patient_ids", dialect_name)
+    )
 
 
 def primary_value(reading: AnyReading) -> float:
@@ -66,7 +70,8 @@ def last_values(session: Session, *, patient_ids: Sequence[int]) -> LastValues:
     """Newest (measured_at, value) per patient and kind, in one query."""
     if not patient_ids:
         return {}
-    rows = session.execute(_LAST_VALUES, {"patient_ids": sorted(patient_ids)})
+    query = _last_values_query(session.get_bind().dialect.name)
+    rows = session.execute(query, {"patient_ids": sorted(patient_ids)})
     return {(patient_id, kind): (at, value) for patient_id, kind, at, value in rows}
 
 
@@ -76,13 +81,41 @@ def _save_last_values(session: Session, values: LastValues) -> None:
     path: no object is involved and the ORM's per-row bookkeeping is the cost of it."""
     if not values:
         return
+    dialect_name = session.get_bind().dialect.name
+    if dialect_name == "postgresql":  # one row of arrays: see _LAST_VALUES_UPSERT_POSTGRES
+        items = sorted(values.items())
+        session.execute(
+            _LAST_VALUES_UPSERT_POSTGRES,
+            {
+                "patient_ids": [patient_id for (patient_id, _), _ in items],
+                "kinds": [kind for (_, kind), _ in items],
+                "measured": [at for _, (at, _) in items],
+                "values": [value for _, (_, value) in items],
+            },
+        )
+        return
     session.execute(
-        _last_values_upsert(session.get_bind().dialect.name),
+        _last_values_upsert(dialect_name),
         [
             {"patient_id": patient_id, "kind": kind, "measured_at": at, "value": value}
             for (patient_id, kind), (at, value) in sorted(values.items())
         ],
     )
+
+
+#: The upsert as one statement of column arrays: an executemany of a thousand patients' rows
+#: costs psycopg a query conversion and a dump per row, most of the engine's time under live
+#: load from many homes. Keys are unique (one per patient and kind), as ON CONFLICT requires.
+_LAST_VALUES_UPSERT_POSTGRES = text(
+    """
+    INSERT INTO patient_last_readings (patient_id, kind, measured_at, value)
+    SELECT * FROM unnest(CAST(:patient_ids AS integer[]), CAST(:kinds AS varchar[]),
+                         CAST(:measured AS timestamptz[]), CAST(:values AS float8[]))
+    ON CONFLICT (patient_id, kind) DO UPDATE
+    SET measured_at = excluded.measured_at, value = excluded.value
+    WHERE patient_last_readings.measured_at < excluded.measured_at
+    """
+)
 
 
 @cache

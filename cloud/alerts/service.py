@@ -8,9 +8,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table, Update, bindparam, case, func, insert, select, update
+from sqlalchemy import Select, Table, Update, bindparam, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,6 +30,7 @@ from cloud.alerts.rules import (
     Thresholds,
 )
 from cloud.audit.service import entry, record, record_many
+from cloud.db import in_batch
 from cloud.errors import ConflictError, NotFoundError
 from cloud.oncall.models import PatientWard
 from cloud.oncall.service import stop_escalation, stop_escalations
@@ -183,14 +185,18 @@ def new_alert_values(*, patient_id: int, breach: Breach, now: datetime) -> dict[
 # more than executing it.
 _INSERT_ALERT = insert(ALERTS).returning(ALERTS.c.id)
 _INSERT_ALERT_READING = insert(ALERT_READINGS)
-_ACTIVE_RECORDS = (
-    select(*_RECORD_COLUMNS)
-    .where(
-        ALERTS.c.patient_id.in_(bindparam("patient_ids", expanding=True)),
-        ALERTS.c.active_rule_id.is_not(None),
+
+
+@cache
+def _active_records_query(dialect_name: str) -> Select[Any]:
+    return (
+        select(*_RECORD_COLUMNS)
+        .where(
+            in_batch(ALERTS.c.patient_id, "patient_ids", dialect_name),
+            ALERTS.c.active_rule_id.is_not(None),
+        )
+        .with_for_update()
     )
-    .with_for_update()
-)
 
 
 def active_alert_records(
@@ -199,7 +205,8 @@ def active_alert_records(
     """:func:`active_alerts` as plain records, for the engine."""
     if not patient_ids:
         return {}
-    rows = session.execute(_ACTIVE_RECORDS, {"patient_ids": sorted(set(patient_ids))})
+    query = _active_records_query(session.get_bind().dialect.name)
+    rows = session.execute(query, {"patient_ids": sorted(set(patient_ids))})
     records = [AlertRecord(*row) for row in rows]
     return {(record.patient_id, record.rule_id): record for record in records}
 
@@ -530,9 +537,13 @@ def alert_readings(session: Session, *, alert_id: int) -> list[AlertReading]:
 
 
 _THRESHOLDS_TABLE = cast(Table, PatientThresholds.__table__).c
-_THRESHOLDS = select(_THRESHOLDS_TABLE.patient_id, _THRESHOLDS_TABLE.overrides).where(
-    _THRESHOLDS_TABLE.patient_id.in_(bindparam("patient_ids", expanding=True))
-)
+
+
+@cache
+def _thresholds_query(dialect_name: str) -> Select[Any]:
+    return select(_THRESHOLDS_TABLE.patient_id, _THRESHOLDS_TABLE.overrides).where(
+        in_batch(_THRESHOLDS_TABLE.patient_id, "patient_ids", dialect_name)
+    )
 
 
 def thresholds_of(session: Session, *, patient_ids: Sequence[int]) -> dict[int, Thresholds]:
@@ -540,7 +551,8 @@ def thresholds_of(session: Session, *, patient_ids: Sequence[int]) -> dict[int, 
     found = {patient_id: DEFAULT_THRESHOLDS for patient_id in patient_ids}
     if not found:
         return found
-    rows = session.execute(_THRESHOLDS, {"patient_ids": sorted(found)})
+    query = _thresholds_query(session.get_bind().dialect.name)
+    rows = session.execute(query, {"patient_ids": sorted(found)})
     for patient_id, overrides in rows:
         try:
             found[patient_id] = DEFAULT_THRESHOLDS.merged(overrides)

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from cloud.alerts.engine import _save_last_values, last_values
 from cloud.alerts.lifecycle import Transition
 from cloud.alerts.models import Alert, AlertReading, PatientLastReading
 from cloud.alerts.service import AlertRecord
@@ -213,3 +214,28 @@ def test_stopping_an_escalation_refreshes_a_state_loaded_in_the_session(world: W
         )  # fmt: skip
         (row,) = session.scalars(select(Notification.status).distinct()).all()
         assert row == "cancelled"
+
+
+def test_last_values_only_move_forward(world: World) -> None:
+    p1, p2 = world.patient("P1"), world.patient("P2")
+    with transaction(world.sessions) as session:
+        _save_last_values(
+            session,
+            {(p1, "glucose"): (hhmm("1:00"), 5.5), (p2, "blood_pressure"): (hhmm("1:00"), 130.0)},
+        )
+    with transaction(world.sessions) as session:  # one older, one newer, one new kind
+        _save_last_values(
+            session,
+            {
+                (p1, "glucose"): (hhmm("0:30"), 3.1),
+                (p2, "blood_pressure"): (hhmm("1:30"), 141.0),
+                (p2, "glucose"): (hhmm("1:10"), 7.2),
+            },
+        )
+    with world.sessions() as session:
+        assert last_values(session, patient_ids=[p1, p2]) == {
+            (p1, "glucose"): (hhmm("1:00"), 5.5),
+            (p2, "blood_pressure"): (hhmm("1:30"), 141.0),
+            (p2, "glucose"): (hhmm("1:10"), 7.2),
+        }
+        assert last_values(session, patient_ids=[]) == {}
