@@ -21,7 +21,10 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, QueryableAttribute, Session, sessionmaker
+
+#: A column to compare, as a table's or a mapped class's attribute.
+Comparable = ColumnElement[Any] | QueryableAttribute[Any]
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -98,7 +101,7 @@ def dialect_insert(dialect_name: str) -> Callable[..., Any]:
     return inserts[dialect_name]
 
 
-def in_batch(column: ColumnElement[Any], name: str, dialect_name: str) -> ColumnElement[bool]:
+def in_batch(column: Comparable, name: str, dialect_name: str) -> ColumnElement[bool]:
     """``column IN :name`` in a statement built once per dialect and given a batch-sized list:
     on PostgreSQL ``= ANY`` of one array parameter (see :func:`one_of`), elsewhere an
     expanding ``IN``."""
@@ -107,9 +110,7 @@ def in_batch(column: ColumnElement[Any], name: str, dialect_name: str) -> Column
     return column.in_(bindparam(name, expanding=True))
 
 
-def one_of(
-    column: ColumnElement[Any], values: Sequence[Any], dialect_name: str
-) -> ColumnElement[bool]:
+def one_of(column: Comparable, values: Sequence[Any], dialect_name: str) -> ColumnElement[bool]:
     """``column IN values`` for a batch-sized list: on PostgreSQL as ``= ANY`` of one array
     parameter, whose statement text stays the same whatever the count (psycopg parses a text
     longer than 4 KiB for its placeholders on every execution; an ``IN`` list of a thousand

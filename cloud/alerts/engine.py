@@ -17,7 +17,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Insert, Select, Table, select, text
 from sqlalchemy.orm import Session
@@ -52,7 +52,7 @@ _LAST = LAST_READINGS.c
 
 
 @cache
-def _last_values_query(dialect_name: str) -> Select[tuple[int, str, datetime, float]]:
+def _last_values_query(dialect_name: str) -> Select[Any]:
     """Built once per dialect, like the engine's other per-batch statements."""
     return select(_LAST.patient_id, _LAST.kind, _LAST.measured_at, _LAST.value).where(
         in_batch(_LAST.patient_id, "patient_ids", dialect_name)

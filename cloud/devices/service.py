@@ -11,7 +11,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -182,17 +182,16 @@ _TOUCH_GATEWAY = (
 def touch_last_seen_many(session: Session, seen: Mapping[str, Mapping[str, datetime]]) -> None:
     """:func:`touch_last_seen` for many gateways (gateway id → device id → time) in two
     statements, each executed for all rows at once."""
-    devices = [
-        {"g_id": gateway_id, "d_id": device_id, "seen": _aware(when, "device_seen time")}
-        for gateway_id, device_seen in seen.items()
-        for device_id, when in device_seen.items()
-    ]
+    devices: list[dict[str, Any]] = []
+    latest: dict[str, datetime] = {}
+    for gateway_id, device_seen in seen.items():
+        for device_id, when in device_seen.items():
+            when = _aware(when, "device_seen time")
+            devices.append({"g_id": gateway_id, "d_id": device_id, "seen": when})
+            if gateway_id not in latest or latest[gateway_id] < when:
+                latest[gateway_id] = when
     if not devices:
         return
-    latest: dict[str, datetime] = {}
-    for row in devices:
-        if row["g_id"] not in latest or latest[row["g_id"]] < row["seen"]:
-            latest[row["g_id"]] = row["seen"]
     session.execute(_TOUCH_DEVICE, devices)
     session.execute(
         _TOUCH_GATEWAY, [{"g_id": gateway_id, "seen": when} for gateway_id, when in latest.items()]
