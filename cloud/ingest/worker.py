@@ -260,10 +260,11 @@ class IngestWorker:
         thread is still busy with the previous batch.
 
         A batch closed while the store thread is busy could only wait for it, so it stays
-        open meanwhile: what arrives is stored no later, and the window grows. It polls every
-        ``COLLECT_POLL_S`` rather than waiting for each message: a consumer faster than paho
-        would otherwise be woken once per message, and each wake-up costs both threads CPU
-        time they share under the GIL.
+        open meanwhile (waiting on the store thread's idle event): what arrives is stored no
+        later, and the window grows. It polls the inbox every ``COLLECT_POLL_S`` (a tenth of a
+        longer window) rather than waiting for each message: a consumer faster than paho would
+        otherwise be woken once per message, and each wake-up costs both threads CPU time they
+        share under the GIL.
         """
         try:
             batch = [self._inbox.get(timeout=0.2)]
