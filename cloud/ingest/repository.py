@@ -231,9 +231,9 @@ def _insert_ledger_rows(
     several times slower in the ingest benchmark. PostgreSQL: one statement of a fixed text
     with a column array per parameter, through ``unnest``; psycopg parses a statement's text
     for its placeholders on every execution once it is longer than 4 KiB, which a thousand
-    rows' ``VALUES`` list is (an eighth of the worker's time under live load). Values go
-    through the columns' own bind processors, so they are stored as SQLAlchemy stores them;
-    shared values once.
+    rows' ``VALUES`` list is (an eighth of the worker's time under live load). On SQLite the
+    values go through the columns' own bind processors, so they are stored as SQLAlchemy
+    stores them (shared values once); PostgreSQL takes the aware datetimes as they are.
     """
     dialect = session.get_bind().dialect
     if dialect.name == "postgresql":
