@@ -358,6 +358,8 @@ def test_glucose_memory_delivered_exactly_once_across_kill_and_resend(
         pytest.fail(f"{len(cloud.points('glucose'))} of {count}; log:\n{home.gateway_log()}")
     assert home.cursor(GLUCOSE_ID) == count - 1
     resume = (bytes([0x01, 0x03, 0x01]) + (cursor_at_kill + 1).to_bytes(2, "little")).hex()
+    # The last records can reach the cloud before the gateway logs the end of the session.
+    wait_until(lambda: "session done:" in home.gateway_log(2), timeout=10)
     log = home.gateway_log(2)
     assert f"{waiting} readings, 0 telemetry waiting" in log
     assert f"RACP {resume} (cursor {cursor_at_kill})" in log
