@@ -4,8 +4,9 @@
 (b) caredge: the ingest worker validating, deduplicating against the SQL ledger, running the
     alert rules and writing to VictoriaMetrics through influxdb-client, acknowledging once a
     snapshot made a group of batches durable: one fresh process, set up as ``caredge ingest``
-    sets itself up (default settings, its collector settings); the clock stops when every
-    message is acknowledged;
+    sets itself up (its default settings but the per-gateway rate limit, which is off for a
+    preloaded backlog; its collector settings); the clock stops when every message is
+    acknowledged;
 (c) the same with ``--processes`` worker processes (default 2) sharing ``$share/ingest``, the
     architecture's scaling path, on fresh readings of the same gateways (the next sequence
     numbers), so nothing is a duplicate of phase (b).
@@ -266,11 +267,15 @@ def ingest_processes(
         preload(port, preload_files)
         started = time.perf_counter()
         go.set()
+        last = -1
         while (stored := sum(counter.value for counter in counters)) < total:
             if time.perf_counter() - started > 900:
                 raise SystemExit(f"{processes} ingest processes stored {stored} of {total}")
             if not all(member.is_alive() for member in members):
                 raise SystemExit("an ingest process died")
+            if stored // 20000 != last // 20000:
+                log.info("ingest: %d of %d acknowledged", stored, total)
+            last = stored
             time.sleep(0.02)
         elapsed = time.perf_counter() - started
         done.set()
