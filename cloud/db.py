@@ -16,7 +16,6 @@ from sqlalchemy import (
     TypeDecorator,
     any_,
     bindparam,
-    cast,
     create_engine,
     event,
 )
@@ -116,7 +115,5 @@ def one_of(column: Comparable, values: Sequence[Any], dialect_name: str) -> Colu
     longer than 4 KiB for its placeholders on every execution; an ``IN`` list of a thousand
     is); elsewhere an expanding ``IN``."""
     if dialect_name == "postgresql":
-        return column == any_(
-            cast(bindparam(None, list(values), type_=ARRAY(column.type)), ARRAY(column.type))
-        )
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
     return column.in_(list(values))
